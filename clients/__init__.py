@@ -1,0 +1,1 @@
+"""The relying-party registry: client metadata, release policies, consent, pairwise subjects."""

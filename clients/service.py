@@ -1,0 +1,172 @@
+"""ClientRegistry: registering relying parties and reading them on the hot path."""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+
+from clients.errors import InvalidClientMetadata, InvalidRedirectUri
+from clients.models import Client
+from idp.crypto import sha256_hex
+from idp.db import Database
+
+SCOPES = ("openid", "profile", "email", "offline_access")
+ATTRIBUTES = ("given_name", "family_name", "name", "email", "birthdate", "roles", "school", "schools", "class",
+              "preferred_username", "age_band")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+BASES = ("consent", "school-agreement")
+LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class NewClient:
+    name: str
+    redirect_uris: tuple[str, ...]
+    public: bool = False
+    scopes: tuple[str, ...] = ("openid", "profile")
+    attributes: tuple[str, ...] = ()
+    purpose: str | None = None
+    basis: str = "school-agreement"
+    subject_type: str = "pairwise"
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    backchannel_logout_uri: str | None = None
+    token_auth_method: str | None = None
+    jwks_uri: str | None = None
+    jwks_file: Path | None = None
+    id_token_alg: str = "ES256"
+    grant_types: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Registered:
+    client: Client
+    client_secret: str | None
+
+
+def check_uri(uri: str, what: str, *, allow_query: bool = True) -> str:
+    """An absolute https URI (http only on this machine), without fragment or credentials."""
+    parts = urlsplit(uri)
+    if len(uri) > 2000 or parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidRedirectUri(f"{what} must be an absolute https:// URI, got {uri!r}")
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+        raise InvalidRedirectUri(f"{what} must use https:// (http only for 127.0.0.1 or localhost), got {uri!r}")
+    if parts.fragment or "#" in uri or parts.username or parts.password or any(c.isspace() for c in uri):
+        raise InvalidRedirectUri(f"{what} must not have a fragment, credentials or spaces, got {uri!r}")
+    if not allow_query and parts.query:
+        raise InvalidRedirectUri(f"{what} must not have a query, got {uri!r}")
+    return uri
+
+
+class ClientRegistry:
+    """Creates clients and answers `find` from a short-lived in-process cache."""
+
+    CACHE_SECONDS = 30
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+
+    def find(self, client_id: str | None) -> Client | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        hit = self._cache.get(client_id)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        with self.db.read() as session:
+            client = session.get(Client, client_id)
+            if client is not None:
+                session.expunge(client)
+        self._cache[client_id] = (now + self.CACHE_SECONDS, client)
+        return client
+
+    def forget(self, client_id: str) -> None:
+        self._cache.pop(client_id, None)
+
+    def all(self) -> list[Client]:
+        with self.db.read() as session:
+            return list(session.scalars(select(Client).order_by(Client.created_at)))
+
+    def create(self, new: NewClient) -> Registered:
+        client, secret = self._build(new)
+        with self.db.transaction() as session:
+            session.add(client)
+        return Registered(client, secret)
+
+    def _build(self, new: NewClient) -> tuple[Client, str | None]:
+        name = new.name.strip()
+        if not name or len(name) > 200:
+            raise InvalidClientMetadata("client name must be 1 to 200 characters")
+        if not new.redirect_uris:
+            raise InvalidRedirectUri("at least one --redirect-uri is needed")
+        redirect_uris = [check_uri(u, "redirect URI") for u in dict.fromkeys(new.redirect_uris)]
+        post_logout = [check_uri(u, "post-logout redirect URI") for u in dict.fromkeys(new.post_logout_redirect_uris)]
+        backchannel = check_uri(new.backchannel_logout_uri, "back-channel logout URI", allow_query=True) \
+            if new.backchannel_logout_uri else None
+        unknown = [s for s in new.scopes if s not in SCOPES]
+        if unknown:
+            raise InvalidClientMetadata(f"unknown scope {unknown[0]!r}; use {', '.join(SCOPES)}")
+        scopes = list(dict.fromkeys(("openid",) + tuple(new.scopes)))
+        bad = [a for a in new.attributes if a not in ATTRIBUTES]
+        if bad:
+            raise InvalidClientMetadata(f"unknown attribute {bad[0]!r}; use {', '.join(ATTRIBUTES)}")
+        if new.basis not in BASES:
+            raise InvalidClientMetadata(f"basis must be consent or school-agreement, got {new.basis!r}")
+        if new.subject_type not in ("pairwise", "public"):
+            raise InvalidClientMetadata(f"subject type must be pairwise or public, got {new.subject_type!r}")
+        if new.id_token_alg not in ("ES256", "RS256"):
+            raise InvalidClientMetadata(f"ID token algorithm must be ES256 or RS256, got {new.id_token_alg!r}")
+        method = self._auth_method(new)
+        jwks = self._jwks(new, method)
+        grant_types = ["authorization_code"]
+        if "offline_access" in scopes:
+            grant_types.append("refresh_token")
+        if method != "none":
+            grant_types.append("client_credentials")
+        secret = secrets.token_urlsafe(32) if method in ("client_secret_basic", "client_secret_post") else None
+        client_id = secrets.token_urlsafe(18)
+        hosts = {urlsplit(u).hostname for u in redirect_uris}
+        client = Client(
+            client_id=client_id, secret_hash=sha256_hex(secret) if secret else None, name=name,
+            redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout, scopes=scopes,
+            grant_types=grant_types, token_endpoint_auth_method=method, subject_type=new.subject_type,
+            sector_identifier=hosts.pop() if len(hosts) == 1 else client_id, id_token_alg=new.id_token_alg,
+            jwks=jwks, jwks_uri=new.jwks_uri, backchannel_logout_uri=backchannel, basis=new.basis,
+            purpose=(new.purpose or "").strip() or None, attributes=list(dict.fromkeys(new.attributes)),
+        )
+        return client, secret
+
+    @staticmethod
+    def _auth_method(new: NewClient) -> str:
+        method = new.token_auth_method or ("none" if new.public else "client_secret_basic")
+        if method not in AUTH_METHODS:
+            raise InvalidClientMetadata(f"token auth method must be one of {', '.join(AUTH_METHODS)}, got {method!r}")
+        if new.public != (method == "none"):
+            raise InvalidClientMetadata("a --public client uses token auth method none, and only it does")
+        return method
+
+    @staticmethod
+    def _jwks(new: NewClient, method: str) -> dict | None:
+        if new.jwks_uri and new.jwks_file:
+            raise InvalidClientMetadata("give --jwks-uri or --jwks, not both")
+        if method == "private_key_jwt" and not (new.jwks_uri or new.jwks_file):
+            raise InvalidClientMetadata("private_key_jwt needs --jwks-uri or --jwks")
+        if new.jwks_uri:
+            check_uri(new.jwks_uri, "JWKS URI")
+        if not new.jwks_file:
+            return None
+        try:
+            data = json.loads(Path(new.jwks_file).read_text())
+            keys = KeySet.import_key_set(data)
+        except (OSError, ValueError, JoseError, TypeError, KeyError) as exc:
+            raise InvalidClientMetadata(f"--jwks {new.jwks_file} is not a readable JWK set: {exc}") from exc
+        if any(key.is_private for key in keys.keys):
+            raise InvalidClientMetadata("--jwks must hold public keys only")
+        return keys.as_dict(private=False)

@@ -1,0 +1,4 @@
+"""Settings for leerID, read from the environment."""
+from config.settings import ConfigError, Settings
+
+__all__ = ["ConfigError", "Settings"]

@@ -1,0 +1,128 @@
+"""Settings.from_env(): the only reader of os.environ in leerID."""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A setting is missing or unsafe; the message is one line for the operator."""
+
+
+def _read(env: dict, name: str) -> str | None:
+    """LEERID_<NAME>, or the contents of the file named by LEERID_<NAME>_FILE (Docker secrets)."""
+    value = env.get(name)
+    if value:
+        return value
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE={path} cannot be read: {exc.strerror}") from exc
+    return None
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str = "http://127.0.0.1:5000"
+    database_url: str = "sqlite:///var/leerid.db"
+    redis_url: str | None = None  # None: an embedded Redis under var_dir
+    secret_keys: tuple[str, ...] = ()  # the first signs and encrypts, the rest only verify and decrypt
+    env: str = "development"
+    var_dir: Path = Path("var")
+    access_token_ttl: int = 300
+    id_token_ttl: int = 600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    session_ttl: int = 8 * 3600
+    code_ttl: int = 60
+    interaction_ttl: int = 600
+    argon2_memory_kib: int = 19456  # OWASP Password Storage Cheat Sheet: argon2id m=19 MiB, t=2, p=1
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    login_max_failures: int = 5  # per account, per window
+    login_max_failures_per_source: int = 50
+    login_window: int = 15 * 60
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        defaults = cls()
+        var_dir = Path(env.get("LEERID_VAR_DIR") or defaults.var_dir)
+        keys = _read(env, "LEERID_SECRET_KEY")
+        settings = cls(
+            issuer=(env.get("LEERID_ISSUER") or defaults.issuer).rstrip("/"),
+            database_url=_read(env, "LEERID_DATABASE_URL") or f"sqlite:///{var_dir}/leerid.db",
+            redis_url=_read(env, "LEERID_REDIS_URL"),
+            secret_keys=tuple(k.strip() for k in keys.split(",") if k.strip()) if keys else (),
+            env=env.get("LEERID_ENV") or defaults.env,
+            var_dir=var_dir,
+            access_token_ttl=_int(env, "LEERID_ACCESS_TOKEN_TTL", defaults.access_token_ttl),
+            id_token_ttl=_int(env, "LEERID_ID_TOKEN_TTL", defaults.id_token_ttl),
+            refresh_token_ttl=_int(env, "LEERID_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl),
+            session_ttl=_int(env, "LEERID_SESSION_TTL", defaults.session_ttl),
+            argon2_memory_kib=_int(env, "LEERID_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
+            argon2_time_cost=_int(env, "LEERID_ARGON2_TIME_COST", defaults.argon2_time_cost),
+            login_max_failures=_int(env, "LEERID_LOGIN_MAX_FAILURES", defaults.login_max_failures),
+            log_level=env.get("LEERID_LOG_LEVEL") or defaults.log_level,
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse what is unsafe; in production also the development defaults."""
+        if self.env not in ("development", "production", "test"):
+            raise ConfigError(f"LEERID_ENV must be development, test or production, got {self.env!r}")
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(f"LEERID_ISSUER must be an http(s) URL without query or fragment, got {self.issuer!r}")
+        if self.production:
+            if parts.scheme != "https":
+                raise ConfigError("LEERID_ISSUER must use https:// when LEERID_ENV=production")
+            if not self.secret_keys:
+                raise ConfigError("LEERID_SECRET_KEY (or LEERID_SECRET_KEY_FILE) is required when LEERID_ENV=production")
+            if any(len(k) < 32 for k in self.secret_keys):
+                raise ConfigError("LEERID_SECRET_KEY must be at least 32 characters when LEERID_ENV=production")
+
+    def with_secret(self) -> "Settings":
+        """In development, a secret key generated once into var/secret_key; production has one already."""
+        if self.secret_keys:
+            return self
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.var_dir / "secret_key"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+        for _ in range(50):  # another process may be writing it this instant
+            key = path.read_text().strip()
+            if key:
+                return replace(self, secret_keys=(key,))
+            time.sleep(0.05)
+        raise ConfigError(f"{path} is empty: remove it, or set LEERID_SECRET_KEY")

@@ -1,0 +1,160 @@
+"""Accounts, schools and memberships, and the service that creates them."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from idp.crypto import Passwords
+from idp.db import Base, Database, UtcDateTime, utcnow
+from idp.errors import Duplicate, InvalidInput, NotFound
+
+ROLES = ("pupil", "teacher", "staff", "parent")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
+SCHOOL_NUMBER = re.compile(r"^[0-9]{1,10}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    birthdate: Mapped[date | None] = mapped_column(Date)
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at = mapped_column(UtcDateTime, default=utcnow)
+    disabled_at = mapped_column(UtcDateTime, nullable=True)
+    memberships: Mapped[list[Membership]] = relationship(back_populates="account", lazy="selectin")
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class Membership(Base):
+    """A person at a school in a role, optionally in a class; `is_admin` makes staff a school administrator."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("account_id", "school_id", "role", name="uq_membership"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    class_name: Mapped[str | None] = mapped_column(String(64))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    account: Mapped[Account] = relationship(back_populates="memberships")
+    school: Mapped[School] = relationship(lazy="joined")
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    username: str
+    password: str
+    given_name: str
+    family_name: str
+    role: str
+    school: str | None = None
+    class_name: str | None = None
+    birthdate: date | None = None
+    email: str | None = None
+    school_admin: bool = False
+
+
+class AccountRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def find(self, account_id: str) -> Account | None:
+        return self.session.get(Account, account_id)
+
+    def get(self, account_id: str) -> Account:
+        account = self.find(account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id}")
+        return account
+
+    def find_by_username(self, username: str) -> Account | None:
+        return self.session.scalar(select(Account).where(Account.username == username))
+
+    def find_school(self, number: str) -> School | None:
+        return self.session.scalar(select(School).where(School.number == number))
+
+
+class AccountService:
+    def __init__(self, db: Database, passwords: Passwords):
+        self.db = db
+        self.passwords = passwords
+
+    def create_school(self, number: str, name: str) -> School:
+        number, name = number.strip(), name.strip()
+        if not SCHOOL_NUMBER.match(number):
+            raise InvalidInput(f"school number must be digits (instellingsnummer), got {number!r}")
+        if not name or len(name) > 200:
+            raise InvalidInput("school name must be 1 to 200 characters")
+        with self.db.transaction() as session:
+            if AccountRepository(session).find_school(number):
+                raise Duplicate(f"school {number} already exists")
+            school = School(number=number, name=name)
+            session.add(school)
+        return school
+
+    def create_account(self, new: NewAccount) -> Account:
+        self._check(new)
+        password_hash = self.passwords.hash(new.password)
+        with self.db.transaction() as session:
+            repo = AccountRepository(session)
+            if repo.find_by_username(new.username):
+                raise Duplicate(f"username {new.username} is taken")
+            school = None
+            if new.school:
+                school = repo.find_school(new.school)
+                if school is None:
+                    raise NotFound(f"no school with number {new.school}")
+            account = Account(
+                username=new.username, password_hash=password_hash, given_name=new.given_name.strip(),
+                family_name=new.family_name.strip(), role=new.role, birthdate=new.birthdate,
+                email=new.email, memberships=[],
+            )
+            session.add(account)
+            if school is not None:
+                account.memberships.append(Membership(
+                    school=school, role=new.role, class_name=new.class_name, is_admin=new.school_admin,
+                ))
+        return account
+
+    def _check(self, new: NewAccount) -> None:
+        if new.role not in ROLES:
+            raise InvalidInput(f"unknown role {new.role!r}; use one of {', '.join(ROLES)}")
+        if not USERNAME.match(new.username):
+            raise InvalidInput("username must be 3 to 64 lowercase letters, digits, '.', '_' or '-'")
+        if len(new.password) < 8 or len(new.password) > 256:
+            raise InvalidInput("password must be 8 to 256 characters")
+        for label, value in (("given name", new.given_name), ("family name", new.family_name)):
+            if not value.strip() or len(value) > 100:
+                raise InvalidInput(f"{label} must be 1 to 100 characters")
+        if new.email is not None and not EMAIL.match(new.email):
+            raise InvalidInput(f"not an e-mail address: {new.email!r}")
+        if new.birthdate is not None and new.birthdate > date.today():
+            raise InvalidInput("birthdate lies in the future")
+        if new.school_admin and (new.role not in ("staff", "teacher") or not new.school):
+            raise InvalidInput("--school-admin needs --role staff (or teacher) and --school")
+        if new.class_name and not new.school:
+            raise InvalidInput("--class needs --school")

@@ -1,0 +1,183 @@
+"""The authorization endpoint: verify the client, then login, consent and the code (OIDC Core §3.1.2)."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from authlib.oauth2 import OAuth2Error
+from flask import make_response, redirect, render_template, request, url_for
+from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+
+from idp.crypto import random_token
+from idp.interactions import Interaction
+from idp.sessions import SsoSession
+from idp.tokens import AuthContext
+from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services
+
+MAX_PARAMS = 40
+MAX_VALUE = 4096
+RESPONSE_MODES = ("query", "form_post")
+
+
+@dataclass
+class Responder:
+    """Sends an authorization response to a verified redirect URI, always with `iss` (RFC 9207)."""
+
+    redirect_uri: str
+    mode: str
+    state: str | None
+    issuer: str
+
+    def _send(self, params: list[tuple[str, str]]):
+        if self.state:
+            params.append(("state", self.state))
+        params.append(("iss", self.issuer))
+        if self.mode == "form_post":
+            html = render_template("form_post.html", action=self.redirect_uri, params=params)
+            response = make_response(html, 200)
+            origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.redirect_uri))
+            response.headers["Content-Security-Policy"] = (
+                f"default-src 'none'; script-src 'self'; style-src 'self'; form-action {origin}; "
+                "frame-ancestors 'none'; base-uri 'none'")
+            return response
+        parts = urlsplit(self.redirect_uri)
+        query = urlencode(parse_qsl(parts.query, keep_blank_values=True) + params)
+        return redirect(urlunsplit(parts._replace(query=query)), 302)
+
+    def code(self, code: str):
+        return self._send([("code", code)])
+
+    def error(self, error: str, description: str | None = None):
+        params = [("error", error)]
+        if description:
+            params.append(("error_description", description))
+        return self._send(params)
+
+
+def flatten(multi) -> dict | None:
+    """Request parameters as a dict; None when a parameter repeats or the request is oversized."""
+    if len(multi) > MAX_PARAMS:
+        return None
+    params = {}
+    for key in multi:
+        values = multi.getlist(key)
+        if len(values) != 1 or len(values[0]) > MAX_VALUE or len(key) > 100:
+            return None
+        params[key] = values[0]
+    return params
+
+
+def handle(params: dict | None, interaction: Interaction | None = None):
+    """One pass of the authorization endpoint; resumed after every login or consent step."""
+    if params is None:
+        return error_page("bad_request", 400)
+    container, server = services(), oauth_server()
+    client = server.query_client(params.get("client_id"))
+    if client is None:
+        return error_page("unknown_client", 400)
+    redirect_uri = params.get("redirect_uri") or client.get_default_redirect_uri()
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return error_page("bad_redirect_uri", 400)
+    # From here on, errors go back to the verified redirect URI.
+    mode = params.get("response_mode", "query")
+    respond = Responder(redirect_uri, mode if mode in RESPONSE_MODES else "query", params.get("state"),
+                        container.settings.issuer)
+    if mode not in RESPONSE_MODES:
+        return respond.error("invalid_request", "response_mode must be query or form_post")
+    if "request" in params:
+        return respond.error("request_not_supported")
+    if "request_uri" in params:
+        return respond.error("request_uri_not_supported")
+    cookie = request.cookies.get(SSO_COOKIE)
+    sso = container.sessions.get(cookie)
+    try:
+        grant = server.get_consent_grant(request=server.authorization_request(params), end_user=sso)
+        claims = parse_claims(params.get("claims"))
+        max_age = parse_max_age(params.get("max_age"))
+    except OAuth2Error as exc:
+        return respond.error(exc.error, exc.description)
+    prompts = set(params.get("prompt", "").split())
+    decision = next_step(params, sso, prompts, max_age, interaction, client)
+    if decision == "deny":
+        finish(interaction)
+        return respond.error("access_denied", "The person refused the request")
+    if decision in ("login", "consent"):
+        if "none" in prompts:
+            return respond.error("login_required" if decision == "login" else "consent_required")
+        return park(params, decision, interaction)
+    context = AuthContext(
+        account_id=sso.account_id, sub=container.subjects.for_client(client, sso.account_id),
+        client_id=client.client_id, auth_time=sso.auth_time, acr=sso.acr, amr=sso.amr,
+        grant_id=random_token(16), sid=sso.sid, claims=claims,
+    )
+    nonce = params.get("nonce")
+    if nonce and not container.codes.remember_nonce(client.client_id, nonce, container.settings.interaction_ttl):
+        return respond.error("invalid_request", "nonce was used before")
+    grant.request.user = context
+    code = grant.generate_authorization_code()
+    grant.save_authorization_code(code, grant.request)
+    container.sessions.add_client(cookie, sso, client.client_id)
+    finish(interaction)
+    return respond.code(code)
+
+
+def next_step(params: dict, sso: SsoSession | None, prompts: set, max_age: int | None,
+              interaction: Interaction | None, client) -> str | None:
+    """login, consent, deny, or None when a code may be issued now."""
+    logged_in = interaction is not None and interaction.logged_in
+    if sso is None:
+        return "login"
+    if not logged_in:
+        if prompts & {"login", "select_account"}:
+            return "login"
+        if max_age is not None and time.time() - sso.auth_time > max_age:
+            return "login"
+    if interaction is not None and interaction.consent == "deny":
+        return "deny"
+    consented = interaction is not None and interaction.consent == "allow"
+    if not consented and ("consent" in prompts or client.basis == "consent"):
+        return "consent"
+    return None
+
+
+def park(params: dict, step: str, interaction: Interaction | None):
+    """Keep the request in an interaction bound to this browser and send the person to its page."""
+    store = services().interactions
+    if interaction is None:
+        interaction = store.start(params, binding(), step)
+    else:
+        interaction.step = step
+        store.save(interaction)
+    return redirect(url_for("interaction.show", uid=interaction.uid), 303)
+
+
+def finish(interaction: Interaction | None) -> None:
+    if interaction is not None:
+        services().interactions.finish(interaction)
+
+
+def parse_claims(raw: str | None) -> dict | None:
+    """The `claims` request parameter (OIDC Core §5.5): a JSON object of id_token and userinfo requests."""
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+
+    if not raw:
+        return None
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise InvalidRequestError("claims is not JSON") from None
+    if not isinstance(claims, dict) or any(k not in ("id_token", "userinfo") or not isinstance(v, dict)
+                                           for k, v in claims.items()):
+        raise InvalidRequestError("claims must map id_token and userinfo to objects")
+    return claims
+
+
+def parse_max_age(raw: str | None) -> int | None:
+    from authlib.oauth2.rfc6749 import InvalidRequestError
+
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidRequestError("max_age must be a non-negative whole number")
+    return int(raw)

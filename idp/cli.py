@@ -1,0 +1,202 @@
+"""The `leerid` command line (DESIGN.md: Command line)."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from config.settings import ConfigError, Settings
+from idp.errors import LeerIDError
+
+
+def container():
+    from idp.wiring import Container
+
+    return Container(Settings.from_env())
+
+
+def emit(result: dict, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(result, default=str) if as_json else text)
+
+
+def json_option(fn):
+    """Every command takes --json and then prints one JSON object on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")(fn)
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{name} must be YYYY-MM-DD, got {value!r}") from None
+
+
+@click.group()
+def cli():
+    """leerID: single sign-on for Flemish education."""
+
+
+@cli.group()
+def db():
+    """The database schema."""
+
+
+@db.command("upgrade")
+@json_option
+def db_upgrade(as_json):
+    """Create or migrate the schema, then make the first signing keys."""
+    from migrations import upgrade
+
+    c = container()
+    revision = upgrade(c.settings.database_url)
+    c.keys.ensure()
+    c.subjects.ensure()
+    emit({"revision": revision}, as_json, f"database at revision {revision}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=int, show_default=True)
+@json_option
+def serve(host, port, as_json):
+    """Run the provider (development server; production runs gunicorn with idp.wsgi:app)."""
+    from werkzeug.serving import run_simple
+
+    from idp import configure_logging, create_app
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    if not as_json:
+        click.echo(f"leerID at {settings.issuer} (listening on {host}:{port})", err=True)
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+@cli.command()
+@json_option
+def demo(as_json):
+    """Migrate, load the demo data, start leerID and both demo platforms."""
+    from examples.run import run_demo
+
+    run_demo(as_json)
+
+
+@cli.group()
+def schools():
+    """Schools (instellingen)."""
+
+
+@schools.command("create")
+@click.option("--number", required=True, help="The instellingsnummer.")
+@click.option("--name", required=True)
+@json_option
+def schools_create(number, name, as_json):
+    school = container().accounts.create_school(number, name)
+    emit({"id": school.id, "number": school.number, "name": school.name}, as_json,
+         f"school {school.number} {school.name}")
+
+
+@cli.group()
+def users():
+    """Accounts of pupils, teachers, staff and parents."""
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--role", required=True, help="pupil, teacher, staff or parent")
+@click.option("--school", help="The school's number.")
+@click.option("--class", "class_name", help="The pupil's class.")
+@click.option("--birthdate", help="YYYY-MM-DD")
+@click.option("--email")
+@click.option("--school-admin", is_flag=True, help="Make this staff member administrator of --school.")
+@json_option
+def users_create(username, password, given_name, family_name, role, school, class_name, birthdate, email,
+                 school_admin, as_json):
+    from idp.accounts import NewAccount
+
+    account = container().accounts.create_account(NewAccount(
+        username=username, password=password, given_name=given_name, family_name=family_name, role=role,
+        school=school, class_name=class_name, birthdate=parse_date(birthdate, "--birthdate"), email=email,
+        school_admin=school_admin,
+    ))
+    emit({"id": account.id, "username": account.username, "role": account.role}, as_json,
+         f"account {account.username} ({account.role}) id {account.id}")
+
+
+@cli.group()
+def clients():
+    """Relying parties (learning platforms)."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option("--scope", "scopes", multiple=True)
+@click.option("--attribute", "attributes", multiple=True)
+@click.option("--purpose")
+@click.option("--basis", default="school-agreement", show_default=True)
+@click.option("--subject-type", default="pairwise", show_default=True)
+@click.option("--post-logout-redirect-uri", "post_logout", multiple=True)
+@click.option("--backchannel-logout-uri")
+@click.option("--token-auth-method")
+@click.option("--jwks-uri")
+@click.option("--jwks", "jwks_file", type=click.Path(path_type=Path))
+@click.option("--id-token-alg", default="ES256", show_default=True)
+@json_option
+def clients_create(name, redirect_uris, public, scopes, attributes, purpose, basis, subject_type, post_logout,
+                   backchannel_logout_uri, token_auth_method, jwks_uri, jwks_file, id_token_alg, as_json):
+    from clients.service import NewClient
+
+    registered = container().clients.create(NewClient(
+        name=name, redirect_uris=redirect_uris, public=public, scopes=scopes or ("openid", "profile"),
+        attributes=attributes, purpose=purpose, basis=basis, subject_type=subject_type,
+        post_logout_redirect_uris=post_logout, backchannel_logout_uri=backchannel_logout_uri,
+        token_auth_method=token_auth_method, jwks_uri=jwks_uri, jwks_file=jwks_file, id_token_alg=id_token_alg,
+    ))
+    client = registered.client
+    result = {"client_id": client.client_id, "client_secret": registered.client_secret, "name": client.name,
+              "redirect_uris": client.redirect_uris, "token_endpoint_auth_method": client.token_endpoint_auth_method}
+    emit(result, as_json, f"client {client.client_id}" + (f" secret {registered.client_secret}"
+                                                          if registered.client_secret else ""))
+
+
+@cli.group()
+def keys():
+    """The provider's signing keys."""
+
+
+@keys.command("rotate")
+@json_option
+def keys_rotate(as_json):
+    kids = container().keys.rotate()
+    emit({"kids": kids}, as_json, "new signing keys: " + ", ".join(kids))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Bad input: one line on stderr and a non-zero exit, with nothing written."""
+    try:
+        cli.main(args=argv, prog_name="leerid", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("leerid: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        click.echo(f"leerid: {exc.format_message()}", err=True)
+        return 2
+    except (LeerIDError, ConfigError) as exc:
+        click.echo(f"leerid: {exc}", err=True)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+

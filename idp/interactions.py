@@ -1,0 +1,47 @@
+"""Interactions: an authorization request parked while the person logs in or consents."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from idp.crypto import constant_time_equal, random_token
+from idp.ephemeral import RedisStore
+
+
+@dataclass
+class Interaction:
+    uid: str
+    params: dict
+    binding: str  # the browser that started it (a value from its signed form cookie)
+    step: str  # login | consent
+    logged_in: bool = False  # a login (or an explicit account choice) happened in this interaction
+    consent: str | None = None  # allow | deny
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class InteractionStore:
+    KIND = "interaction"
+
+    def __init__(self, store: RedisStore, ttl: int):
+        self.store = store
+        self.ttl = ttl
+
+    def start(self, params: dict, binding: str, step: str) -> Interaction:
+        interaction = Interaction(uid=random_token(18), params=params, binding=binding, step=step)
+        self.save(interaction)
+        return interaction
+
+    def save(self, interaction: Interaction) -> None:
+        self.store.put(self.KIND, interaction.uid, asdict(interaction), self.ttl)
+
+    def load(self, uid: str, binding: str | None) -> Interaction | None:
+        """The interaction, only for the browser that started it."""
+        if not uid or len(uid) > 64 or not binding:
+            return None
+        data = self.store.get(self.KIND, uid)
+        if data is None or not constant_time_equal(data["binding"], binding):
+            return None
+        return Interaction(**data)
+
+    def finish(self, interaction: Interaction) -> None:
+        self.store.delete(self.KIND, interaction.uid)

@@ -1,0 +1,63 @@
+"""LoginService: password authentication with throttling per account and per source."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from idp.accounts import AccountRepository
+from idp.crypto import Passwords
+from idp.db import Database
+from idp.ephemeral import RedisStore
+from idp.errors import InvalidCredentials, Throttled
+
+ACR_PASSWORD = "urn:leerid:acr:pwd"
+ACR_MFA = "urn:leerid:acr:mfa"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    account_id: str
+    acr: str
+    amr: list[str]
+    auth_time: int
+
+
+class LoginService:
+    def __init__(self, db: Database, store: RedisStore, passwords: Passwords, *, max_failures: int,
+                 max_failures_per_source: int, window: int):
+        self.db = db
+        self.store = store
+        self.passwords = passwords
+        self.max_failures = max_failures
+        self.max_per_source = max_failures_per_source
+        self.window = window
+
+    def password(self, username: str, password: str, source: str) -> AuthResult:
+        """Unknown user and wrong password look and take the same; a throttled attempt is refused."""
+        username = username.strip().lower()[:64]
+        self._check_throttle(username, source)
+        with self.db.read() as session:
+            account = AccountRepository(session).find_by_username(username)
+            stored = account.password_hash if account and account.disabled_at is None else None
+            ok = self.passwords.verify(stored, password[:256])
+            account_id = account.id if account else None
+        if not ok or account_id is None:
+            self.store.count("login-fail-account", username, self.window)
+            self.store.count("login-fail-source", source, self.window)
+            raise InvalidCredentials("unknown user or wrong password")
+        self.store.delete("login-fail-account", username)
+        if self.passwords.needs_rehash(stored):
+            self._rehash(account_id, password)
+        return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()))
+
+    def _check_throttle(self, username: str, source: str) -> None:
+        for kind, ident, limit in (("login-fail-account", username, self.max_failures),
+                                   ("login-fail-source", source, self.max_per_source)):
+            failures, left = self.store.peek_count(kind, ident)
+            if failures >= limit:
+                raise Throttled(left or self.window)
+
+    def _rehash(self, account_id: str, password: str) -> None:
+        with self.db.transaction() as session:
+            account = AccountRepository(session).get(account_id)
+            account.password_hash = self.passwords.hash(password)

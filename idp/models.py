@@ -1,0 +1,9 @@
+"""Every SQL model, imported once so that the metadata (and Alembic) sees them all."""
+
+
+def load_all() -> None:
+    import clients.models  # noqa: F401
+    import clients.subjects  # noqa: F401
+    import idp.accounts  # noqa: F401
+    import idp.keys  # noqa: F401
+    import idp.tokens  # noqa: F401

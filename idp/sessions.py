@@ -1,0 +1,52 @@
+"""SessionStore: the browser's SSO session in Redis, behind an opaque cookie."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from idp.crypto import random_token
+from idp.ephemeral import RedisStore
+
+
+@dataclass
+class SsoSession:
+    sid: str  # the session id platforms see (ID token `sid`); never the cookie value
+    account_id: str
+    auth_time: int
+    acr: str
+    amr: list[str]
+    clients: list[str] = field(default_factory=list)
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+
+class SessionStore:
+    KIND = "session"
+
+    def __init__(self, store: RedisStore, ttl: int):
+        self.store = store
+        self.ttl = ttl
+
+    def create(self, account_id: str, acr: str, amr: list[str], auth_time: int | None = None) -> tuple[str, SsoSession]:
+        """A new session under a new cookie value (the identifier changes at every login)."""
+        cookie = random_token(32)
+        session = SsoSession(sid=random_token(16), account_id=account_id,
+                             auth_time=auth_time or int(time.time()), acr=acr, amr=amr)
+        self.store.put(self.KIND, cookie, asdict(session), self.ttl)
+        return cookie, session
+
+    def get(self, cookie: str | None) -> SsoSession | None:
+        if not cookie or len(cookie) > 100:
+            return None
+        data = self.store.get(self.KIND, cookie, touch=self.ttl)
+        return SsoSession(**data) if data else None
+
+    def add_client(self, cookie: str, session: SsoSession, client_id: str) -> None:
+        if client_id not in session.clients:
+            session.clients.append(client_id)
+            self.store.put(self.KIND, cookie, asdict(session), self.ttl)
+
+    def end(self, cookie: str | None) -> SsoSession | None:
+        if not cookie or len(cookie) > 100:
+            return None
+        data = self.store.consume(self.KIND, cookie)
+        return SsoSession(**data) if data else None

@@ -1,0 +1,82 @@
+"""Container: the one place where settings become engine, Redis, repositories and services."""
+from __future__ import annotations
+
+from functools import cached_property
+
+from clients.service import ClientRegistry
+from clients.subjects import Subjects
+from config.settings import Settings
+from idp.accounts import AccountService
+from idp.codes import CodeStore
+from idp.crypto import Passwords, Vault
+from idp.db import Database
+from idp.ephemeral import RedisStore, connect
+from idp.interactions import InteractionStore
+from idp.keys import KeyRing
+from idp.login import LoginService
+from idp.sessions import SessionStore
+from idp.tokens import TokenService
+
+
+class Container:
+    """Built lazily: a CLI command that needs only the database never starts Redis."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings.with_secret()
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def vault(self) -> Vault:
+        return Vault(self.settings.secret_keys)
+
+    @cached_property
+    def passwords(self) -> Passwords:
+        s = self.settings
+        return Passwords(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
+
+    @cached_property
+    def store(self) -> RedisStore:
+        return RedisStore(connect(self.settings.redis_url, self.settings.var_dir))
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self.store, self.settings.session_ttl)
+
+    @cached_property
+    def interactions(self) -> InteractionStore:
+        return InteractionStore(self.store, self.settings.interaction_ttl)
+
+    @cached_property
+    def keys(self) -> KeyRing:
+        s = self.settings
+        return KeyRing(self.db, self.vault, max(s.access_token_ttl, s.id_token_ttl))
+
+    @cached_property
+    def clients(self) -> ClientRegistry:
+        return ClientRegistry(self.db)
+
+    @cached_property
+    def subjects(self) -> Subjects:
+        return Subjects(self.db, self.vault)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        return AccountService(self.db, self.passwords)
+
+    @cached_property
+    def login(self) -> LoginService:
+        s = self.settings
+        return LoginService(self.db, self.store, self.passwords, max_failures=s.login_max_failures,
+                            max_failures_per_source=s.login_max_failures_per_source, window=s.login_window)
+
+    @cached_property
+    def codes(self) -> CodeStore:
+        return CodeStore(self.store, self.tokens, self.settings.code_ttl)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        s = self.settings
+        return TokenService(self.db, self.keys, self.vault, s.issuer, s.access_token_ttl, s.id_token_ttl, s.refresh_token_ttl)

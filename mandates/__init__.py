@@ -1,0 +1,1 @@
+"""The mandate store and acting on behalf."""
