@@ -13,6 +13,9 @@ from idp.db import Base, UtcDateTime, utcnow
 
 
 
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+
+
 class Client(Base, ClientMixin):
     __tablename__ = "clients"
 
@@ -71,9 +74,9 @@ class Client(Base, ClientMixin):
         return hmac.compare_digest(self.secret_hash, sha256_hex(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if endpoint == "token":
-            return method == self.token_endpoint_auth_method
-        # revocation and introspection: the method the client was registered with
+        """The registered method; a client with a secret may send it by Basic or in the body alike."""
+        if method in SECRET_METHODS:
+            return self.token_endpoint_auth_method in SECRET_METHODS
         return method == self.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from flask import Flask, g, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.extensions["leerid.server"] = LeerIDServer(container)
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
     _register_blueprints(app)
     _register_hooks(app)
     _prepare(container)

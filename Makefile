@@ -1,0 +1,30 @@
+# The two commands: `make demo` runs leerID with both demo platforms; `make test` passes the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test browser-deps install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/leerid demo
+
+# Headless Chromium for the page tests: Debian's package (Playwright drives /usr/bin/chromium).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the page tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -n 2 --timeout 300 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

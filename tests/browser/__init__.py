@@ -1,0 +1,1 @@
+"""Page tests in headless Chromium."""

@@ -1,0 +1,132 @@
+"""A live leerID for the tests: `leerid db upgrade` and `leerid serve` in a subprocess, on its own database.
+
+LEERID_TEST_DATABASE_URL (a PostgreSQL server URL) and LEERID_TEST_REDIS_URL point the provider at real
+servers; without them it runs on the embedded defaults (SQLite, embedded Redis).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+LEERID = str(Path(sys.executable).with_name("leerid"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def fresh_database(workdir: Path):
+    """A database of its own: a new PostgreSQL database on the test server, or SQLite in workdir."""
+    server = os.environ.get("LEERID_TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{workdir}/leerid.db"
+        return
+    url = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"leerid_test_{secrets.token_hex(6)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class LiveProvider:
+    def __init__(self, workdir: Path, database_url: str, extra_env: dict | None = None):
+        self.workdir = workdir
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEERID_")}
+        env.update(LEERID_ISSUER=self.issuer, LEERID_DATABASE_URL=database_url, LEERID_VAR_DIR=str(workdir / "var"),
+                   NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        if os.environ.get("LEERID_TEST_REDIS_URL"):
+            env["LEERID_REDIS_URL"] = os.environ["LEERID_TEST_REDIS_URL"]
+        env.update(extra_env or {})
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.log = workdir / "server.log"
+        self.http = httpx.Client(base_url=self.issuer, timeout=30, trust_env=False)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([LEERID, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True,
+                              timeout=120)
+        if check and proc.returncode:
+            raise AssertionError(f"leerid {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def cli(self, *args: str) -> dict:
+        """`leerid ARGS --json`, parsed."""
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def start(self) -> "LiveProvider":
+        self.run("db", "upgrade")
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen([LEERID, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                                     cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"leerid serve exited: {self.log.read_text()[-2000:]}")
+            try:
+                if self.http.get("/readyz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"leerid serve never became ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.http.close()
+
+    # --- provisioning, as an operator would ---
+
+    def school(self) -> str:
+        number = str(secrets.randbelow(9_000_000) + 1_000_000)
+        self.cli("schools", "create", "--number", number, "--name", f"Testschool {number}")
+        return number
+
+    def user(self, role: str = "pupil", school: str | None = None, **extra: str) -> dict:
+        username = f"t{role[:3]}{secrets.token_hex(4)}"
+        password = f"Pw-{secrets.token_urlsafe(10)}"
+        args = ["users", "create", "--username", username, "--password", password, "--given-name", "Lotte",
+                "--family-name", "Peeters", "--role", role]
+        if school:
+            args += ["--school", school]
+        for key, value in extra.items():
+            args += [f"--{key.replace('_', '-')}", value]
+        out = self.cli(*args)
+        return dict(out, password=password)
+
+    def client(self, *args: str, redirect_uri: str | None = None) -> dict:
+        redirect_uri = redirect_uri or f"https://rp-{secrets.token_hex(4)}.example/callback"
+        out = self.cli("clients", "create", "--name", f"Platform {secrets.token_hex(3)}", "--redirect-uri",
+                       redirect_uri, *args)
+        return dict(out, redirect_uri=redirect_uri)
+
+
+def cleanup(workdir: Path) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
