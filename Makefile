@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test browser-deps install clean
+.PHONY: demo test browser-deps install clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,10 @@ test: $(STAMP) browser-deps
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
+
+# After changing a Dutch text: add its English translation to idp/translations/en/LC_MESSAGES/messages.po.
+translations: $(STAMP)
+	mkdir -p var
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location -o var/messages.pot .
+	$(BIN)/pybabel update -i var/messages.pot -d idp/translations -l en --no-location --ignore-obsolete
+	$(BIN)/pybabel compile -d idp/translations -l en

@@ -11,8 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from idp.crypto import sha256_hex
 from idp.db import Base, UtcDateTime, utcnow
 
-
-
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
@@ -94,13 +92,11 @@ def redirect_uri_matches(registered: str, given: str) -> bool:
     if hmac.compare_digest(registered.encode(), given.encode()):
         return True
     reg, got = urlsplit(registered), urlsplit(given)
-    if reg.scheme != "http" or got.scheme != "http":
-        return False
-    if reg.hostname is None or f"{reg.hostname}" not in ("127.0.0.1", "::1"):
+    if reg.scheme != "http" or got.scheme != "http" or reg.hostname not in ("127.0.0.1", "::1"):
         return False
     try:
-        got.port
+        port = got.port
     except ValueError:
         return False
-    return (reg.hostname, reg.path, reg.query, reg.fragment) == (got.hostname, got.path, got.query, got.fragment) \
-        and reg.username is None and got.username is None and got.port is not None
+    same = (reg.hostname, reg.path, reg.query) == (got.hostname, got.path, got.query)
+    return same and port is not None and not (got.username or got.password or got.fragment)

@@ -68,7 +68,7 @@ class Settings:
         return self.issuer.startswith("https://")
 
     @classmethod
-    def from_env(cls, environ: dict | None = None) -> "Settings":
+    def from_env(cls, environ: dict | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         defaults = cls()
         var_dir = Path(env.get("LEERID_VAR_DIR") or defaults.var_dir)
@@ -107,7 +107,7 @@ class Settings:
             if any(len(k) < 32 for k in self.secret_keys):
                 raise ConfigError("LEERID_SECRET_KEY must be at least 32 characters when LEERID_ENV=production")
 
-    def with_secret(self) -> "Settings":
+    def with_secret(self) -> Settings:
         """In development, a secret key generated once into var/secret_key; production has one already."""
         if self.secret_keys:
             return self

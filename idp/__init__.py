@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -44,9 +44,10 @@ def configure_logging(level: str) -> None:
 
 
 def select_locale() -> str:
-    wanted = request.args.get("lang") or request.cookies.get("leerid_lang")
-    if wanted in LOCALES:
-        return wanted
+    """An explicit choice, else the platform's ui_locales, else the browser's languages, else Dutch."""
+    for wanted in (request.args.get("lang"), request.cookies.get("leerid_lang"), session.get("ui_locale")):
+        if wanted in LOCALES:
+            return wanted
     return request.accept_languages.best_match(LOCALES) or "nl"
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import make_response, redirect, render_template, request, url_for
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from flask import make_response, redirect, render_template, request, session, url_for
 
 from idp.crypto import random_token
 from idp.interactions import Interaction
@@ -72,6 +73,7 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     """One pass of the authorization endpoint; resumed after every login or consent step."""
     if params is None:
         return error_page("bad_request", 400)
+    remember_ui_locales(params.get("ui_locales"))
     container, server = services(), oauth_server()
     client = server.query_client(params.get("client_id"))
     if client is None:
@@ -141,6 +143,17 @@ def next_step(params: dict, sso: SsoSession | None, prompts: set, max_age: int |
     return None
 
 
+def remember_ui_locales(ui_locales: str | None) -> None:
+    """ui_locales (OIDC Core §3.1.2.1): the first language leerID speaks, for the pages that follow."""
+    from idp import LOCALES
+
+    for tag in (ui_locales or "").split():
+        language = tag.split("-")[0].lower()
+        if language in LOCALES:
+            session["ui_locale"] = language
+            return
+
+
 def park(params: dict, step: str, interaction: Interaction | None):
     """Keep the request in an interaction bound to this browser and send the person to its page."""
     store = services().interactions
@@ -159,8 +172,6 @@ def finish(interaction: Interaction | None) -> None:
 
 def parse_claims(raw: str | None) -> dict | None:
     """The `claims` request parameter (OIDC Core §5.5): a JSON object of id_token and userinfo requests."""
-    from authlib.oauth2.rfc6749 import InvalidRequestError
-
     if not raw:
         return None
     try:
@@ -174,8 +185,6 @@ def parse_claims(raw: str | None) -> dict | None:
 
 
 def parse_max_age(raw: str | None) -> int | None:
-    from authlib.oauth2.rfc6749 import InvalidRequestError
-
     if raw is None or raw == "":
         return None
     if not raw.isdigit() or len(raw) > 9:

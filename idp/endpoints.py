@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, make_response, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from idp import authorize as authorization

@@ -19,7 +19,6 @@ from joserfc.jwk import KeySet
 from idp.accounts import AccountRepository
 from idp.claims import release
 from idp.codes import AuthorizationCode
-from idp.tokens import AuthContext
 
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ALL_METHODS = CONFIDENTIAL_METHODS + ["none"]

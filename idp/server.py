@@ -10,8 +10,20 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import request as flask_request
 
 from idp.crypto import random_token
-from idp.grants import (ALL_METHODS, AccessTokenValidator, ClientCredentials, CodeGrant, EndSession, Introspection,
-                        OpenIDCodeExtension, Pkce, PrivateKeyJwt, RefreshGrant, Revocation, UserInfo)
+from idp.grants import (
+    ALL_METHODS,
+    AccessTokenValidator,
+    ClientCredentials,
+    CodeGrant,
+    EndSession,
+    Introspection,
+    OpenIDCodeExtension,
+    Pkce,
+    PrivateKeyJwt,
+    RefreshGrant,
+    Revocation,
+    UserInfo,
+)
 from idp.wiring import Container
 
 

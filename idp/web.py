@@ -8,30 +8,45 @@ from idp.wiring import Container
 
 SSO_COOKIE = "leerid_sso"
 
+
+def N_(text: str) -> str:
+    """Marks a message for the catalogue; it is translated where it is shown."""
+    return text
+
+
 # What people see for each error they can hit: (title, what to do), in Dutch by default.
 ERRORS = {
-    "unknown_client": ("Dit platform kennen we niet",
-                       "Het platform dat je wilde openen, is niet bij leerID aangemeld. Ga terug en vraag je "
-                       "leerkracht of de helpdesk van het platform om hulp."),
-    "bad_redirect_uri": ("Deze aanmelding klopt niet",
-                         "Het platform vroeg om je terug te sturen naar een adres dat we niet kennen. Daarom "
-                         "sturen we je nergens heen. Ga terug naar het platform en probeer het opnieuw."),
-    "bad_request": ("Deze aanvraag klopt niet",
-                    "We konden deze aanvraag niet lezen. Ga terug naar het platform en probeer het opnieuw."),
-    "expired": ("Je aanmelding duurde te lang",
-                "Voor je veiligheid stopt een aanmelding na tien minuten. Ga terug naar het platform en "
-                "begin opnieuw."),
-    "not_found": ("Deze pagina bestaat niet", "Controleer het adres, of ga terug naar de vorige pagina."),
-    "method": ("Dat kan hier niet", "Deze pagina werkt niet zo. Ga terug naar de vorige pagina."),
-    "too_large": ("Deze aanvraag is te groot", "Ga terug naar het platform en probeer het opnieuw."),
-    "unavailable": ("leerID is even niet bereikbaar",
-                    "Er loopt iets mis aan onze kant. Wacht een minuutje en probeer het dan opnieuw."),
-    "server": ("Er ging iets mis",
-               "Er ging iets mis aan onze kant. Probeer het opnieuw. Lukt het niet, vraag dan hulp aan je "
-               "leerkracht."),
-    "logout_failed": ("Afmelden lukte niet zo",
-                      "Het platform stuurde een afmelding die we niet konden controleren. Je kunt hieronder "
-                      "zelf afmelden."),
+    "unknown_client": (
+        N_("Dit platform kennen we niet"),
+        N_("Het platform dat je wilde openen, is niet bij leerID aangemeld. Ga terug en vraag je leerkracht "
+           "of de helpdesk van het platform om hulp.")),
+    "bad_redirect_uri": (
+        N_("Deze aanmelding klopt niet"),
+        N_("Het platform vroeg om je terug te sturen naar een adres dat we niet kennen. Daarom sturen we je "
+           "nergens heen. Ga terug naar het platform en probeer het opnieuw.")),
+    "bad_request": (
+        N_("Deze aanvraag klopt niet"),
+        N_("We konden deze aanvraag niet lezen. Ga terug naar het platform en probeer het opnieuw.")),
+    "expired": (
+        N_("Je aanmelding duurde te lang"),
+        N_("Voor je veiligheid stopt een aanmelding na tien minuten. Ga terug naar het platform en begin "
+           "opnieuw.")),
+    "not_found": (
+        N_("Deze pagina bestaat niet"),
+        N_("Controleer het adres, of ga terug naar de vorige pagina.")),
+    "method": (
+        N_("Dat kan hier niet"),
+        N_("Deze pagina werkt niet zo. Ga terug naar de vorige pagina.")),
+    "too_large": (
+        N_("Deze aanvraag is te groot"),
+        N_("Ga terug naar het platform en probeer het opnieuw.")),
+    "unavailable": (
+        N_("leerID is even niet bereikbaar"),
+        N_("Er loopt iets mis aan onze kant. Wacht een minuutje en probeer het dan opnieuw.")),
+    "server": (
+        N_("Er ging iets mis"),
+        N_("Er ging iets mis aan onze kant. Probeer het opnieuw. Lukt het niet, vraag dan hulp aan je "
+           "leerkracht.")),
 }
 
 

@@ -1,0 +1,104 @@
+"""axe-core finds no accessibility violations on any page that leerID shows a person."""
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from tests.browser.conftest import assert_accessible, log_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_login_page_dutch(person, platform):
+    page = person.page
+    page.goto(platform.authorize_url())
+    page.locator("input[name=password]").wait_for()
+    assert page.locator("html").get_attribute("lang") == "nl"
+    assert_accessible(page, "login page (nl)")
+
+
+def test_login_page_english(person, platform):
+    page = person.page
+    page.goto(platform.authorize_url(lang="en"))
+    page.locator("input[name=password]").wait_for()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert_accessible(page, "login page (en)")
+
+
+def test_login_page_with_wrong_password_error(person, platform, pupil):
+    page = person.page
+    page.goto(platform.authorize_url())
+    log_in(page, pupil, password="niet-het-juiste-" + secrets.token_hex(4))
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, "login page with a wrong-password error")
+
+
+def test_login_page_with_empty_fields_error(person, platform):
+    page = person.page
+    page.goto(platform.authorize_url())
+    page.locator("form:has(input[name=password]) button[type=submit]").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, "login page with an empty-fields error")
+
+
+def test_consent_page(person, consent_platform, pupil):
+    page = person.page
+    page.goto(consent_platform.authorize_url(scope="openid profile"))
+    log_in(page, pupil)
+    page.locator("button[name=decision][value=allow]").wait_for()
+    assert_accessible(page, "consent page")
+
+
+@pytest.mark.parametrize("case", ["unknown-client", "unregistered-redirect-uri", "expired-interaction", "not-found"])
+def test_error_pages(person, platform, provider, case):
+    page = person.page
+    if case == "unknown-client":
+        url = platform.authorize_url(client_id="onbekend-" + secrets.token_hex(4))
+    elif case == "unregistered-redirect-uri":
+        url = platform.authorize_url(redirect_uri="https://elders.example/callback")
+    elif case == "expired-interaction":
+        url = f"{provider.issuer}/interaction/{secrets.token_urlsafe(18)}"
+    else:
+        url = f"{provider.issuer}/bestaat-niet"
+    response = page.goto(url)
+    assert response.status in (400, 404), f"{case}: HTTP {response.status}"
+    assert page.locator("html").get_attribute("lang") == "nl"
+    assert page.locator("input[name=password]").count() == 0
+    assert_accessible(page, f"error page ({case})")
+
+
+def test_logout_confirmation_page(person, platform, pupil, provider):
+    page = person.page
+    page.goto(platform.authorize_url())
+    log_in(page, pupil)
+    person.wait_for_callback()
+    page.goto(f"{provider.issuer}/logout")
+    page.locator("button[name=logout][value=yes]").wait_for()
+    assert_accessible(page, "logout confirmation page")
+
+
+@pytest.mark.parametrize("choice", ["yes", "no"])
+def test_after_logout_pages(person, platform, pupil, provider, choice):
+    page = person.page
+    page.goto(platform.authorize_url())
+    log_in(page, pupil)
+    person.wait_for_callback()
+    page.goto(f"{provider.issuer}/logout")
+    page.locator(f"button[name=logout][value={choice}]").click()
+    heading = "Je bent afgemeld" if choice == "yes" else "Je bent nog aangemeld"
+    page.get_by_role("heading", name=heading).wait_for()
+    assert_accessible(page, f"page after logout={choice}")
+
+
+def test_form_post_page(person, platform, pupil):
+    """The auto-submitting page, held still by serving an empty script, as a person without JavaScript sees it."""
+    page = person.page
+    person.context.route(re.compile(r"/static/form_post\.js(\?.*)?$"),
+                         lambda route, request: route.fulfill(status=200, content_type="text/javascript", body=""))
+    page.goto(platform.authorize_url(response_mode="form_post"))
+    log_in(page, pupil)
+    page.locator("form#response button[type=submit]").wait_for()
+    assert not person.callbacks, "the form_post page was submitted although its script was held back"
+    assert_accessible(page, "form_post page")
