@@ -71,7 +71,7 @@ class ClientRegistry:
 
     def __init__(self, db: Database):
         self.db = db
-        self._cache: dict[str, tuple[float, Client | None]] = {}
+        self._cache: dict[str, tuple[float, Client]] = {}
 
     def find(self, client_id: str | None) -> Client | None:
         if not client_id or len(client_id) > 64:
@@ -82,8 +82,9 @@ class ClientRegistry:
             return hit[1]
         with self.db.read() as session:
             client = session.get(Client, client_id)
-            if client is not None:
-                session.expunge(client)
+            if client is None:
+                return None  # not remembered: a client registered a moment later works at once
+            session.expunge(client)
         self._cache[client_id] = (now + self.CACHE_SECONDS, client)
         return client
 
@@ -132,12 +133,11 @@ class ClientRegistry:
             grant_types.append("client_credentials")
         secret = secrets.token_urlsafe(32) if method in ("client_secret_basic", "client_secret_post") else None
         client_id = secrets.token_urlsafe(18)
-        hosts = {urlsplit(u).hostname for u in redirect_uris}
         client = Client(
             client_id=client_id, secret_hash=sha256_hex(secret) if secret else None, name=name,
             redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout, scopes=scopes,
             grant_types=grant_types, token_endpoint_auth_method=method, subject_type=new.subject_type,
-            sector_identifier=hosts.pop() if len(hosts) == 1 else client_id, id_token_alg=new.id_token_alg,
+            sector_identifier=client_id, id_token_alg=new.id_token_alg,  # unlinkable across clients
             jwks=jwks, jwks_uri=new.jwks_uri, backchannel_logout_uri=backchannel, basis=new.basis,
             purpose=(new.purpose or "").strip() or None, attributes=list(dict.fromkeys(new.attributes)),
         )

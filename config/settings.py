@@ -48,7 +48,9 @@ class Settings:
     access_token_ttl: int = 300
     id_token_ttl: int = 600
     refresh_token_ttl: int = 30 * 24 * 3600
-    session_ttl: int = 8 * 3600
+    session_ttl: int = 8 * 3600  # idle: every use slides it forward
+    session_max_age: int = 12 * 3600  # absolute: a session never outlives this
+    trusted_proxies: int = 0  # how many reverse proxies set X-Forwarded-For/-Proto in front of leerID
     code_ttl: int = 60
     interaction_ttl: int = 600
     argon2_memory_kib: int = 19456  # OWASP Password Storage Cheat Sheet: argon2id m=19 MiB, t=2, p=1
@@ -84,6 +86,8 @@ class Settings:
             id_token_ttl=_int(env, "LEERID_ID_TOKEN_TTL", defaults.id_token_ttl),
             refresh_token_ttl=_int(env, "LEERID_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl),
             session_ttl=_int(env, "LEERID_SESSION_TTL", defaults.session_ttl),
+            session_max_age=_int(env, "LEERID_SESSION_MAX_AGE", defaults.session_max_age),
+            trusted_proxies=_int(env, "LEERID_TRUSTED_PROXIES", defaults.trusted_proxies),
             argon2_memory_kib=_int(env, "LEERID_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
             argon2_time_cost=_int(env, "LEERID_ARGON2_TIME_COST", defaults.argon2_time_cost),
             login_max_failures=_int(env, "LEERID_LOGIN_MAX_FAILURES", defaults.login_max_failures),

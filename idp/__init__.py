@@ -11,6 +11,7 @@ from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import ConfigError, Settings
 from idp.crypto import random_token
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if settings.issuer.startswith("http://"):
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # development only: production refuses http issuers
     app = Flask(__name__)
+    if settings.trusted_proxies:  # the client's address and scheme as the TLS-terminating proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
     app.config.update(
         SECRET_KEY=settings.secret_keys[0], SECRET_KEY_FALLBACKS=list(settings.secret_keys[1:]),
         SESSION_COOKIE_NAME="leerid_form", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -73,7 +76,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     _register_blueprints(app)
-    _register_hooks(app)
+    _register_hooks(app, settings)
     _prepare(container)
     return app
 
@@ -88,7 +91,7 @@ def _register_blueprints(app: Flask) -> None:
         csrf.exempt(f"idp.endpoints.{view}")
 
 
-def _register_hooks(app: Flask) -> None:
+def _register_hooks(app: Flask, settings: Settings) -> None:
     from idp import ops
     from idp.web import error_page
 
@@ -106,6 +109,8 @@ def _register_hooks(app: Flask) -> None:
             "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"))
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
+        if settings.secure_cookies:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         response.headers.setdefault("Cache-Control", "no-store")
         lang = request.args.get("lang")
         if lang in LOCALES:
@@ -114,7 +119,7 @@ def _register_hooks(app: Flask) -> None:
         return ops.record(response)
 
     def wants_json() -> bool:
-        return request.endpoint in ("oidc.token", "oidc.userinfo", "oidc.revoke", "oidc.introspect") \
+        return request.path in ("/token", "/userinfo", "/revoke", "/introspect", "/jwks") \
             or request.path.startswith("/.well-known")
 
     @app.errorhandler(StoreUnavailable)

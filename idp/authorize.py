@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -44,7 +45,7 @@ class Responder:
             return response
         parts = urlsplit(self.redirect_uri)
         query = urlencode(parse_qsl(parts.query, keep_blank_values=True) + params)
-        return redirect(urlunsplit(parts._replace(query=query)), 302)
+        return redirect(urlunsplit(parts._replace(query=query)), 303)  # RFC 9700 §4.12
 
     def code(self, code: str):
         return self._send([("code", code)])
@@ -100,7 +101,17 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     except OAuth2Error as exc:
         return respond.error(exc.error, exc.description)
     prompts = set(params.get("prompt", "").split())
-    decision = next_step(params, sso, prompts, max_age, interaction, client)
+    hint = params.get("id_token_hint")
+    hinted_sub = None
+    if hint:
+        hinted = container.tokens.verify_id_token_hint(hint)
+        if hinted is None:
+            return respond.error("invalid_request", "id_token_hint is not an ID token from this provider")
+        hinted_sub = hinted["sub"]
+    if sso is not None and hinted_sub and not (interaction and interaction.logged_in) \
+            and container.subjects.for_client(client, sso.account_id) != hinted_sub:
+        sso = None  # another person is logged in here: theirs must not be used for the hinted one
+    decision = next_step(sso, prompts, max_age, interaction, client)
     if decision == "deny":
         finish(interaction)
         return respond.error("access_denied", "The person refused the request")
@@ -124,21 +135,19 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     return respond.code(code)
 
 
-def next_step(params: dict, sso: SsoSession | None, prompts: set, max_age: int | None,
-              interaction: Interaction | None, client) -> str | None:
+def next_step(sso: SsoSession | None, prompts: set, max_age: int | None, interaction: Interaction | None,
+              client) -> str | None:
     """login, consent, deny, or None when a code may be issued now."""
-    logged_in = interaction is not None and interaction.logged_in
-    if sso is None:
+    fresh = interaction is not None and interaction.logged_in
+    chosen = fresh or (interaction is not None and interaction.account_chosen)
+    if sso is None or ("login" in prompts and not fresh) or ("select_account" in prompts and not chosen):
         return "login"
-    if not logged_in:
-        if prompts & {"login", "select_account"}:
-            return "login"
-        if max_age is not None and time.time() - sso.auth_time > max_age:
-            return "login"
-    if interaction is not None and interaction.consent == "deny":
+    if max_age is not None and time.time() - sso.auth_time > max_age and not fresh:
+        return "login"
+    decided = interaction.consent if interaction and interaction.consent_account == sso.account_id else None
+    if decided == "deny":
         return "deny"
-    consented = interaction is not None and interaction.consent == "allow"
-    if not consented and ("consent" in prompts or client.basis == "consent"):
+    if decided != "allow" and ("consent" in prompts or client.basis == "consent"):
         return "consent"
     return None
 
@@ -176,7 +185,7 @@ def parse_claims(raw: str | None) -> dict | None:
         return None
     try:
         claims = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidRequestError("claims is not JSON") from None
     if not isinstance(claims, dict) or any(k not in ("id_token", "userinfo") or not isinstance(v, dict)
                                            for k, v in claims.items()):
@@ -187,6 +196,6 @@ def parse_claims(raw: str | None) -> dict | None:
 def parse_max_age(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
         raise InvalidRequestError("max_age must be a non-negative whole number")
     return int(raw)

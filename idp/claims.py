@@ -5,7 +5,7 @@ from authlib.oauth2.rfc6749 import scope_to_list
 
 from idp.accounts import Account
 
-# Until release policies exist, a scope names what it releases (OIDC Core §5.4), minus birthdate.
+# What each scope asks for (OIDC Core §5.4); a client receives only what its release policy also lists.
 SCOPE_CLAIMS = {
     "profile": ("given_name", "family_name", "name", "preferred_username"),
     "email": ("email",),
@@ -22,8 +22,8 @@ def attribute_values(account: Account) -> dict:
     }
 
 
-def release(account: Account, scope: str) -> dict:
-    """The attribute claims that `scope` releases, leaving out what the account lacks."""
+def release(account: Account, scope: str, policy: list[str]) -> dict:
+    """Released = the client's policy ∩ what the scope asks for, leaving out what the account lacks."""
     values = attribute_values(account)
-    names = [name for s in scope_to_list(scope or "") or [] for name in SCOPE_CLAIMS.get(s, ())]
-    return {name: values[name] for name in names if values.get(name) is not None}
+    asked = {name for s in scope_to_list(scope or "") or [] for name in SCOPE_CLAIMS.get(s, ())}
+    return {name: values[name] for name in policy if name in asked and values.get(name) is not None}

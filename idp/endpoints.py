@@ -7,10 +7,27 @@ from flask_wtf.csrf import CSRFError
 
 from idp import authorize as authorization
 from idp.server import discovery
-from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services, set_sso_cookie
+from idp.web import (
+    SSO_COOKIE,
+    binding,
+    error_page,
+    oauth_server,
+    services,
+    set_sso_cookie,
+)
 
 bp = Blueprint("oidc", __name__)
 API_VIEWS = ("token", "userinfo", "revoke", "introspect", "authorize", "logout")
+FORM_ENDPOINTS = ("oidc.token", "oidc.revoke", "oidc.introspect")
+
+
+@bp.before_request
+def form_encoded_only():
+    """Token, revocation and introspection take application/x-www-form-urlencoded bodies (RFC 6749 §3.2)."""
+    if request.method == "POST" and request.endpoint in FORM_ENDPOINTS \
+            and request.mimetype != "application/x-www-form-urlencoded":
+        return jsonify(error="invalid_request",
+                       error_description="The body must be application/x-www-form-urlencoded"), 415
 
 
 def _public_json(payload: dict, max_age: int):

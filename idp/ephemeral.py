@@ -64,30 +64,22 @@ class RedisStore:
     def delete(self, kind: str, ident: str) -> None:
         self._call(lambda: self.redis.delete(self.key(kind, ident)))
 
-    def count(self, kind: str, ident: str, ttl: int) -> int:
-        """SET NX EX opens the window, INCR counts within it (INCR keeps the TTL)."""
-        name = self.key(kind, ident)
-
-        def run() -> int:
-            pipe = self.redis.pipeline()
-            pipe.set(name, 0, ex=ttl, nx=True)
-            pipe.incr(name)
-            return int(pipe.execute()[1])
-
-        return self._call(run)
-
-    def peek_count(self, kind: str, ident: str) -> tuple[int, int]:
-        """(failures so far, seconds until the window closes)."""
+    def count(self, kind: str, ident: str, ttl: int) -> tuple[int, int]:
+        """(count including this one, seconds left in the window): SET NX EX opens it, INCR counts."""
         name = self.key(kind, ident)
 
         def run() -> tuple[int, int]:
             pipe = self.redis.pipeline()
-            pipe.get(name)
+            pipe.set(name, 0, ex=ttl, nx=True)
+            pipe.incr(name)
             pipe.ttl(name)
-            raw, ttl = pipe.execute()
-            return int(raw or 0), max(int(ttl), 0)
+            _, count, left = pipe.execute()
+            return int(count), max(int(left), 0)
 
         return self._call(run)
+
+    def uncount(self, kind: str, ident: str) -> None:
+        self._call(lambda: self.redis.decr(self.key(kind, ident)))
 
     def ping(self) -> None:
         self._call(self.redis.ping)

@@ -4,7 +4,12 @@ from __future__ import annotations
 import time
 
 import httpx
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    grants,
+)
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -19,10 +24,12 @@ from joserfc.jwk import KeySet
 from idp.accounts import AccountRepository
 from idp.claims import release
 from idp.codes import AuthorizationCode
+from idp.tokens import ScopeNotGranted
 
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ALL_METHODS = CONFIDENTIAL_METHODS + ["none"]
 ASSERTION_ALGORITHMS = ["ES256", "RS256", "PS256"]
+MAX_ASSERTION_LIFETIME = 300
 
 
 def _container(grant_or_endpoint):
@@ -67,13 +74,14 @@ class OpenIDCodeExtension(OpenIDCode):
         return self.container.codes.nonce_used(request.payload.client_id, nonce)
 
     def generate_user_info(self, user, scope):
-        account = _active_account(self.container, user.account_id)
-        return release(account, scope) if account else {}
+        raise RuntimeError("encode_id_token releases the claims with the client's policy")
 
     def encode_id_token(self, token, request):
-        code = request.authorization_code
-        return self.container.tokens.id_token(request.client, request.user, self.generate_user_info(
-            request.user, token["scope"]), code.nonce, token.get("access_token"))
+        client, context = request.client, request.user
+        account = _active_account(self.container, context.account_id)
+        claims = release(account, token["scope"], client.attributes) if account else {}
+        return self.container.tokens.id_token(client, context, claims, request.authorization_code.nonce,
+                                              token.get("access_token"))
 
 
 class Pkce(CodeChallenge):
@@ -97,7 +105,11 @@ class RefreshGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        return _container(self).tokens.use_refresh(refresh_token, self.request.client.client_id)
+        try:
+            return _container(self).tokens.use_refresh(refresh_token, self.request.client.client_id,
+                                                       self.request.payload.scope)
+        except ScopeNotGranted:
+            raise InvalidScopeError() from None
 
     def authenticate_user(self, refresh_token):
         context = refresh_token.context
@@ -139,6 +151,13 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
             except (httpx.HTTPError, ValueError, JoseError) as exc:
                 raise InvalidClientError(description="The client's jwks_uri cannot be read.") from exc
         raise InvalidClientError(description="The client has no keys.")
+
+    def verify_claims(self, claims):
+        """Besides Authlib's checks: an assertion lives at most five minutes, so its jti need not be kept long."""
+        exp = claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp - time.time() > MAX_ASSERTION_LIFETIME:
+            raise InvalidClientError(description="The client assertion must expire within 5 minutes.")
+        super().verify_claims(claims)
 
     def process_assertion_claims(self, assertion, resolve_key):
         try:
@@ -215,7 +234,8 @@ class UserInfo(UserInfoEndpoint):
         context = token.claims
         account_id = container.tokens.account_for(context)
         account = _active_account(container, account_id) if account_id else None
-        claims = release(account, token.scope) if account else {}
+        client = token.get_client()
+        claims = release(account, token.scope, client.attributes) if account and client else {}
         return 200, dict(claims, sub=context["sub"]), [("Content-Type", "application/json"),
                                                          ("Cache-Control", "no-store")]
 
@@ -224,8 +244,11 @@ class EndSession(EndSessionEndpoint):
     def get_server_jwks(self):
         return _container(self).keys.verification_keys()
 
-    def get_algorithms(self):
-        return ["ES256", "RS256"]
+    def _validate_id_token_hint(self, id_token_hint):
+        claims = _container(self).tokens.verify_id_token_hint(id_token_hint)
+        if claims is None:
+            raise InvalidRequestError("id_token_hint is not an ID token from this provider")
+        return claims
 
     def end_session(self, end_session_request):
         """The view ends the browser's SSO session; nothing else here to do."""

@@ -1,11 +1,28 @@
 """Blueprint "interaction": the login, account choice and consent pages of a parked authorization."""
 from __future__ import annotations
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+import time
+
+from flask import (
+    Blueprint,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
-from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services, set_sso_cookie
+from idp.web import (
+    SSO_COOKIE,
+    binding,
+    error_page,
+    oauth_server,
+    services,
+    set_sso_cookie,
+)
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
 
@@ -23,13 +40,14 @@ def _client(interaction: Interaction):
 
 
 def _current_account(interaction: Interaction):
-    """The account already logged in, offered as a choice only for prompt=select_account."""
+    """The account already logged in, offered as a choice only for prompt=select_account within max_age."""
     prompts = set(interaction.params.get("prompt", "").split())
     if prompts != {"select_account"}:
         return None
     container = services()
     sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
-    if sso is None:
+    max_age = interaction.params.get("max_age", "")
+    if sso is None or (max_age.isascii() and max_age.isdigit() and time.time() - sso.auth_time > int(max_age)):
         return None
     from idp.accounts import AccountRepository
 
@@ -86,8 +104,9 @@ def login(uid: str):
             minutes=minutes), username)
     container.sessions.end(request.cookies.get(SSO_COOKIE))
     cookie, _ = container.sessions.create(result.account_id, result.acr, result.amr, result.auth_time)
+    session.clear()  # every session identifier changes at login, the form cookie's too
     interaction.logged_in = True
-    container.interactions.save(interaction)
+    container.interactions.rebind(interaction, binding())
     return set_sso_cookie(_resume(interaction), cookie)
 
 
@@ -99,7 +118,7 @@ def continue_as(uid: str):
         return error_page("expired", 400)
     if _current_account(interaction) is None:
         return _login_page(interaction)
-    interaction.logged_in = True
+    interaction.account_chosen = True
     services().interactions.save(interaction)
     return _resume(interaction)
 
@@ -110,8 +129,10 @@ def consent(uid: str):
     if interaction is None:
         return error_page("expired", 400)
     decision = request.form.get("decision")
-    if decision not in ("allow", "deny"):
+    container = services()
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    if decision not in ("allow", "deny") or interaction.step != "consent" or sso is None:
         return error_page("bad_request", 400)
-    interaction.consent = decision
-    services().interactions.save(interaction)
+    interaction.consent, interaction.consent_account = decision, sso.account_id
+    container.interactions.save(interaction)
     return _resume(interaction)

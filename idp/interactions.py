@@ -1,7 +1,7 @@
 """Interactions: an authorization request parked while the person logs in or consents."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from idp.crypto import constant_time_equal, random_token
 from idp.ephemeral import RedisStore
@@ -13,10 +13,10 @@ class Interaction:
     params: dict
     binding: str  # the browser that started it (a value from its signed form cookie)
     step: str  # login | consent
-    logged_in: bool = False  # a login (or an explicit account choice) happened in this interaction
+    logged_in: bool = False  # the person logged in afresh during this interaction
+    account_chosen: bool = False  # prompt=select_account: the person chose the account already logged in
     consent: str | None = None  # allow | deny
-    error: str | None = None
-    extra: dict = field(default_factory=dict)
+    consent_account: str | None = None  # who decided: a decision counts only for that account
 
 
 class InteractionStore:
@@ -42,6 +42,11 @@ class InteractionStore:
         if data is None or not constant_time_equal(data["binding"], binding):
             return None
         return Interaction(**data)
+
+    def rebind(self, interaction: Interaction, binding: str) -> None:
+        """Bind to the browser's new form cookie after login (the session identifier changes)."""
+        interaction.binding = binding
+        self.save(interaction)
 
     def finish(self, interaction: Interaction) -> None:
         self.store.delete(self.KIND, interaction.uid)

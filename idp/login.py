@@ -35,26 +35,27 @@ class LoginService:
     def password(self, username: str, password: str, source: str) -> AuthResult:
         """Unknown user and wrong password look and take the same; a throttled attempt is refused."""
         username = username.strip().lower()[:64]
-        self._check_throttle(username, source)
+        self._count_attempt(username, source)
         with self.db.read() as session:
             account = AccountRepository(session).find_by_username(username)
             stored = account.password_hash if account and account.disabled_at is None else None
             ok = self.passwords.verify(stored, password[:256])
             account_id = account.id if account else None
         if not ok or account_id is None:
-            self.store.count("login-fail-account", username, self.window)
-            self.store.count("login-fail-source", source, self.window)
             raise InvalidCredentials("unknown user or wrong password")
-        self.store.delete("login-fail-account", username)
+        self.store.delete("login-attempts-account", username)
+        self.store.uncount("login-attempts-source", source)
         if self.passwords.needs_rehash(stored):
             self._rehash(account_id, password)
         return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()))
 
-    def _check_throttle(self, username: str, source: str) -> None:
-        for kind, ident, limit in (("login-fail-account", username, self.max_failures),
-                                   ("login-fail-source", source, self.max_per_source)):
-            failures, left = self.store.peek_count(kind, ident)
-            if failures >= limit:
+    def _count_attempt(self, username: str, source: str) -> None:
+        """Every attempt is counted before the password is checked, so parallel guesses cannot slip past;
+        a successful login takes its own count back."""
+        for kind, ident, limit in (("login-attempts-account", username, self.max_failures),
+                                   ("login-attempts-source", source, self.max_per_source)):
+            attempts, left = self.store.count(kind, ident, self.window)
+            if attempts > limit:
                 raise Throttled(left or self.window)
 
     def _rehash(self, account_id: str, password: str) -> None:

@@ -22,9 +22,10 @@ class SsoSession:
 class SessionStore:
     KIND = "session"
 
-    def __init__(self, store: RedisStore, ttl: int):
+    def __init__(self, store: RedisStore, ttl: int, max_age: int):
         self.store = store
         self.ttl = ttl
+        self.max_age = max_age
 
     def create(self, account_id: str, acr: str, amr: list[str], auth_time: int | None = None) -> tuple[str, SsoSession]:
         """A new session under a new cookie value (the identifier changes at every login)."""
@@ -38,7 +39,13 @@ class SessionStore:
         if not cookie or len(cookie) > 100:
             return None
         data = self.store.get(self.KIND, cookie, touch=self.ttl)
-        return SsoSession(**data) if data else None
+        if not data:
+            return None
+        session = SsoSession(**data)
+        if time.time() - session.created_at > self.max_age:
+            self.store.delete(self.KIND, cookie)
+            return None
+        return session
 
     def add_client(self, cookie: str, session: SsoSession, client_id: str) -> None:
         if client_id not in session.clients:

@@ -16,7 +16,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from clients.models import Client
 from idp.crypto import Vault, random_token, sha256_hex
 from idp.db import Base, Database, UtcDateTime, utcnow
+from idp.errors import LeerIDError
 from idp.keys import KeyRing
+
+
+class ScopeNotGranted(LeerIDError):
+    """A refresh asked for scope beyond what the person granted."""
+
 
 # Claims that describe the token itself; attribute claims never overwrite them (SECURITY.md).
 PROTOCOL_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "act", "azp", "auth_time", "acr",
@@ -177,6 +183,24 @@ class TokenService:
         except (KeyError, ValueError, TypeError):
             return None
 
+    def verify_id_token_hint(self, token: str) -> dict | None:
+        """The claims of an ID token leerID issued (expired ones too, OIDC RP-Initiated Logout §2), else None.
+
+        Access tokens and anything not from this issuer are refused, so no other token can stand in for it.
+        """
+        if not token or len(token) > 8192:
+            return None
+        try:
+            decoded = jwt.decode(token, self.keys.verification_keys(), algorithms=["ES256", "RS256"])
+        except (JoseError, ValueError, TypeError):
+            return None
+        claims = decoded.claims
+        if decoded.header.get("typ", "JWT") != "JWT" or claims.get("iss") != self.issuer:
+            return None
+        if "scope" in claims or "client_id" in claims or not isinstance(claims.get("sub"), str):
+            return None
+        return claims
+
     # --- refresh tokens (RFC 9700 §4.14: rotation, reuse revokes the family) ---
 
     def store_refresh(self, raw: str, context: AuthContext, scope: str, expires_at: datetime | None = None) -> None:
@@ -188,8 +212,11 @@ class TokenService:
                 expires_at=expires_at or utcnow() + timedelta(seconds=self.refresh_ttl),
             ))
 
-    def use_refresh(self, raw: str, client_id: str) -> RefreshGrant | None:
-        """Rotate a refresh token out: exactly one caller wins; a second use revokes the whole grant."""
+    def use_refresh(self, raw: str, client_id: str, requested_scope: str | None = None) -> RefreshGrant | None:
+        """Rotate a refresh token out: exactly one caller wins; a second use revokes the whole grant.
+
+        A request for more scope than was granted is refused before the token is touched.
+        """
         if not raw or len(raw) > 200:
             return None
         token_hash = sha256_hex(raw)
@@ -198,6 +225,8 @@ class TokenService:
             row = session.get(RefreshToken, token_hash)
             if row is None or row.client_id != client_id:
                 return None
+            if requested_scope and not set(requested_scope.split()) <= set(row.scope.split()):
+                raise ScopeNotGranted(requested_scope)
             won = session.execute(
                 update(RefreshToken).where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
                 .values(used_at=now)
@@ -215,7 +244,7 @@ class TokenService:
         """A token by its value, for revocation and introspection."""
         if not raw or len(raw) > 4096:
             return None
-        if hint != "refresh_token" and raw.count(".") == 2:
+        if raw.count(".") == 2:  # a JWT whatever the hint says (RFC 7009 §2.1: extend the search)
             claims = self.verify_access_token(raw)
             if claims:
                 return TokenInfo("access_token", claims["client_id"], claims["gid"], claims)

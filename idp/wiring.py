@@ -43,7 +43,7 @@ class Container:
 
     @cached_property
     def sessions(self) -> SessionStore:
-        return SessionStore(self.store, self.settings.session_ttl)
+        return SessionStore(self.store, self.settings.session_ttl, self.settings.session_max_age)
 
     @cached_property
     def interactions(self) -> InteractionStore:
