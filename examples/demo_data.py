@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
-from clients.service import NewClient
+from idp.wiring import Container  # first: `import clients.service` alone is a circular import (see report)
+from clients.service import NewClient  # noqa: E402  (isort: skip)
 from idp.accounts import AccountRepository, NewAccount
 from idp.errors import LeerIDError
-from idp.wiring import Container
 
 from examples.platforms import PLATFORMS
 

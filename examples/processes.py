@@ -32,12 +32,19 @@ class Server:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Free to listen on, as the servers do (SO_REUSEADDR: a just-stopped demo's closed connections don't count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
             return False
     return True
+
+
+def _interruptible() -> None:
+    """A shell starts background jobs with SIGINT ignored; a server must still stop cleanly on SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Servers:
@@ -65,7 +72,7 @@ class Servers:
         log = self.log_dir / f"{name}.log"
         with open(log, "ab") as out:
             proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=_interruptible)
         server = Server(name, ready_url, proc, log)
         self.started.append(server)
         return server

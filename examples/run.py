@@ -68,7 +68,7 @@ def run_demo(as_json: bool) -> None:
     clients = load(container, urls, settings.var_dir / "demo.json")
     container.db.engine.dispose()
     log_dir = settings.var_dir / "demo-logs"
-    with interrupted_by_sigterm(), Servers(log_dir) as servers:
+    with interrupted_by_signals(), Servers(log_dir) as servers:
         try:
             note("leerID en de twee platformen starten / starting leerID and both platforms ...")
             start_all(servers, env, ports[0], clients)
@@ -105,7 +105,8 @@ def summary(issuer: str, clients: dict[str, DemoClient], log_dir: str, as_json: 
             "logins": logins(), "logs": log_dir,
         })
     width = max(len(p.name) for p in PLATFORMS.values())
-    lines = ["", "De leerID-demo draait. / The leerID demo is running.", "", f"  {'leerID':<{width}}  {issuer}/"]
+    lines = ["", "De leerID-demo draait. / The leerID demo is running.", "",
+             f"  {'leerID':<{width}}  {issuer}  (issuer: {issuer}/.well-known/openid-configuration)"]
     lines += [f"  {PLATFORMS[slug].name:<{width}}  {c.base_url}/" for slug, c in clients.items()]
     lines += ["", f"Demo-aanmeldingen / demo logins ({SCHOOL_NAME}, {SCHOOL_NUMBER}):"]
     lines += [f"  {ROLE_WORDS.get(a['role'], a['role']):<22}{a['username']:<16}wachtwoord / password: {a['password']}"
@@ -122,13 +123,15 @@ def note(text: str) -> None:
 
 
 @contextmanager
-def interrupted_by_sigterm():
-    """`kill PID` stops the demo as Ctrl-C does: with every server stopped."""
+def interrupted_by_signals():
+    """`kill PID` and `kill -INT PID` stop the demo as Ctrl-C does, with every server stopped, even when a
+    shell started the demo in the background (with SIGINT ignored)."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

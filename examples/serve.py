@@ -61,6 +61,7 @@ def main(slug, issuer, client_id, client_secret, clients_file, host, port, base_
                       base_url=base_url or f"http://127.0.0.1:{port}", peers=parse_peers(peers),
                       **({"secret_key": secret_key} if secret_key else {}))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its request lines would log authorization codes
     click.echo(f"{platform.name} at {config.base_url} (listening on {host}:{port}), leerID at {issuer}", err=True)
     run_simple(host, port, create_rp(platform, config), threaded=True, use_reloader=False, use_debugger=False)
 

@@ -5,6 +5,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, request, session
 from flask_babel import Babel, get_locale
@@ -16,7 +17,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config.settings import ConfigError, Settings
 from idp.crypto import random_token
 from idp.errors import StoreUnavailable
-from idp.wiring import Container
+
+if TYPE_CHECKING:
+    from idp.wiring import Container
 
 csrf = CSRFProtect()
 LOCALES = ("nl", "en")
@@ -53,6 +56,8 @@ def select_locale() -> str:
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    from idp.wiring import Container
+
     settings = settings or Settings.from_env()
     container = container or Container(settings)
     settings = container.settings

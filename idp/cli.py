@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -72,6 +73,8 @@ def serve(host, port, as_json):
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     app = create_app(settings)
+    # SIGTERM ends the process the way Ctrl-C does, so the embedded Redis is shut down with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not as_json:
         click.echo(f"leerID at {settings.issuer} (listening on {host}:{port})", err=True)
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
