@@ -1,6 +1,7 @@
 """Blueprint "interaction": the login, account choice and consent pages of a parked authorization."""
 from __future__ import annotations
 
+import functools
 import time
 
 from flask import (
@@ -12,7 +13,9 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 
+from idp.accounts import AccountRepository
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
 from idp.web import (
@@ -27,8 +30,17 @@ from idp.web import (
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
 
 
-def _load(uid: str) -> Interaction | None:
-    return services().interactions.load(uid, binding())
+def parked(view):
+    """The view's interaction, loaded for this browser only; an expired or foreign one gets a Dutch page."""
+
+    @functools.wraps(view)
+    def wrapper(uid: str):
+        interaction = services().interactions.load(uid, binding())
+        if interaction is None:
+            return error_page("expired", 400)
+        return view(interaction)
+
+    return wrapper
 
 
 def _resume(interaction: Interaction):
@@ -49,8 +61,6 @@ def _current_account(interaction: Interaction):
     max_age = interaction.params.get("max_age", "")
     if sso is None or (max_age.isascii() and max_age.isdigit() and time.time() - sso.auth_time > int(max_age)):
         return None
-    from idp.accounts import AccountRepository
-
     with container.db.read() as session:
         return AccountRepository(session).find(sso.account_id)
 
@@ -67,10 +77,8 @@ def _login_page(interaction: Interaction, status: int = 200, error: str | None =
 
 
 @bp.get("/<uid>")
-def show(uid: str):
-    interaction = _load(uid)
-    if interaction is None:
-        return error_page("expired", 400)
+@parked
+def show(interaction: Interaction):
     if interaction.step == "consent":
         client = _client(interaction)
         scopes = interaction.params.get("scope", "").split()
@@ -82,12 +90,8 @@ def show(uid: str):
 
 
 @bp.post("/<uid>/login")
-def login(uid: str):
-    interaction = _load(uid)
-    if interaction is None:
-        return error_page("expired", 400)
-    from flask_babel import gettext
-
+@parked
+def login(interaction: Interaction):
     username, password = request.form.get("username", ""), request.form.get("password", "")
     if not username.strip() or not password:
         return _login_page(interaction, 400, gettext("Vul je gebruikersnaam en je wachtwoord in."), username)
@@ -111,11 +115,9 @@ def login(uid: str):
 
 
 @bp.post("/<uid>/continue")
-def continue_as(uid: str):
+@parked
+def continue_as(interaction: Interaction):
     """prompt=select_account: the person picks the account already logged in."""
-    interaction = _load(uid)
-    if interaction is None:
-        return error_page("expired", 400)
     if _current_account(interaction) is None:
         return _login_page(interaction)
     interaction.account_chosen = True
@@ -124,10 +126,8 @@ def continue_as(uid: str):
 
 
 @bp.post("/<uid>/consent")
-def consent(uid: str):
-    interaction = _load(uid)
-    if interaction is None:
-        return error_page("expired", 400)
+@parked
+def consent(interaction: Interaction):
     decision = request.form.get("decision")
     container = services()
     sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
