@@ -1,8 +1,11 @@
 """Page tests in Debian's headless Chromium, driven by Playwright (sync API), against the live provider.
 
 One Chromium per test session (per xdist worker); a fresh browser context (no cookies) and page per test.
-Platforms' redirect URIs (https://rp-*.example/...) never leave the machine: the context answers them with
-a small page of its own and records what the browser sent (method, URL, form body).
+Platforms' redirect URIs (https://rp-*.example/...) never leave the machine. Every request the browser makes
+to them is recorded (method, URL, form body). A direct navigation (the form_post page's POST) is answered by
+a small page of the context's own; a redirect hop cannot be intercepted by Playwright (it never routes
+redirects), so Chromium resolves *.example to "not found" by itself, with no DNS query, and the hop ends
+there, after it was recorded.
 """
 from __future__ import annotations
 
@@ -12,18 +15,25 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = os.environ.get("LEERID_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP *.example ~NOTFOUND"]
 RP_HOST = re.compile(r"^https://rp-[a-z0-9-]+\.example/")
 RP_PAGE = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Platform</title></head>'
            '<body><main><h1>Platform callback</h1></main></body></html>')
-DUTCH = "nl-BE"  # a Flemish browser: Accept-Language nl-BE (headless Chromium would otherwise send en-US)
+BIRTHDATE_15 = f"{date.today().year - 15}-01-15"
+DUTCH = "nl-BE"
+FAILURE_DIR = Path(tempfile.gettempdir()) / "leerid-browser-failures"  # a Flemish browser: Accept-Language nl-BE (headless Chromium would otherwise send en-US)
 
 
 @pytest.fixture(scope="session")
@@ -68,39 +78,106 @@ class Browser:
     page: object
     callbacks: list[Callback] = field(default_factory=list)
 
-    def wait_for_callback(self, timeout_ms: int = 15_000) -> Callback:
-        self.page.wait_for_url(RP_HOST, timeout=timeout_ms)
-        assert self.callbacks, f"the browser is at {self.page.url} but no callback was recorded"
-        return self.callbacks[-1]
+    def record(self, request) -> None:
+        if RP_HOST.match(request.url):
+            seen = Callback(request.method, request.url, request.post_data)
+            if not self.callbacks or self.callbacks[-1] != seen:  # Chromium may retry a failed hop once
+                self.callbacks.append(seen)
+
+    def wait_for_callback(self, after: int = 0, timeout_ms: int = 15_000) -> Callback:
+        """The first callback beyond the first `after` ones, once the browser was sent there."""
+        for _ in range(timeout_ms // 100):
+            if len(self.callbacks) > after:
+                # The hop ends at the platform's page or at Chromium's error page; let that navigation settle.
+                self.page.wait_for_url(lambda url: bool(RP_HOST.match(url)) or url.startswith("chrome-error:"),
+                                       wait_until="commit")
+                return self.callbacks[after]
+            self.page.wait_for_timeout(100)  # lets Playwright deliver the browser's events
+        raise AssertionError(f"the browser was never sent to the platform; it is at {self.page.url}:\n"
+                             f"{visible_text(self.page)}")
+
+    def visit(self, url: str):
+        """page.goto, where a redirect straight on to the platform counts as arriving (see the module doc)."""
+        before = len(self.callbacks)
+        try:
+            return self.page.goto(url)
+        except PlaywrightError:
+            if len(self.callbacks) > before:
+                return None
+            raise
+
+
+def visible_text(page) -> str:
+    try:
+        return page.locator("body").inner_text(timeout=2_000)[:1500]
+    except PlaywrightError:
+        return "(no page text)"
 
 
 def open_browser(browser, locale: str = DUTCH) -> Browser:
     context = browser.new_context(locale=locale, viewport={"width": 1000, "height": 900})
     context.set_default_timeout(15_000)
     opened = Browser(context=context, page=None)
-
-    def platform(route, request):
-        opened.callbacks.append(Callback(request.method, request.url, request.post_data))
-        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=RP_PAGE)
-
-    context.route(RP_HOST, platform)
+    context.on("request", opened.record)
+    context.route(RP_HOST, lambda route, request: route.fulfill(
+        status=200, content_type="text/html; charset=utf-8", body=RP_PAGE))
     opened.page = context.new_page()
     return opened
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.browser_failed = report.failed
+
+
+def report_failure(request, opened: Browser, provider, log_from: int) -> None:
+    """After a failed test: where the browser was, what it showed, a screenshot and the server's log lines."""
+    if not getattr(request.node, "browser_failed", False):
+        return
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    shot = FAILURE_DIR / f"{name}.png"
+    try:
+        FAILURE_DIR.mkdir(parents=True, exist_ok=True)
+        opened.page.screenshot(path=str(shot), full_page=True)
+    except (PlaywrightError, OSError):
+        shot = None
+    try:
+        with open(provider.log, "rb") as log:
+            log.seek(log_from)
+            server_log = log.read().decode(errors="replace")[-4000:]
+    except OSError:
+        server_log = "(no server log)"
+    print(f"\n--- browser at {opened.page.url}; screenshot: {shot}\n{visible_text(opened.page)}"
+          f"\n--- platform callbacks: {opened.callbacks}\n--- server log during the test:\n{server_log}")
+
+
+def log_size(provider) -> int:
+    try:
+        return os.path.getsize(provider.log)
+    except OSError:
+        return 0
+
+
 @pytest.fixture
-def person(browser):
+def person(browser, provider, request):
     """A Dutch-speaking person's browser (Accept-Language: nl-BE)."""
+    start = log_size(provider)
     opened = open_browser(browser)
     yield opened
+    report_failure(request, opened, provider, start)
     opened.context.close()
 
 
 @pytest.fixture
-def english_person(browser):
+def english_person(browser, provider, request):
     """A browser that asks for English (Accept-Language: en-GB)."""
+    start = log_size(provider)
     opened = open_browser(browser, locale="en-GB")
     yield opened
+    report_failure(request, opened, provider, start)
     opened.context.close()
 
 
@@ -136,21 +213,28 @@ def make_platform(provider, school: str, *args: str) -> Platform:
     return Platform(provider.issuer, made["client_id"], made.get("client_secret"), made["redirect_uri"])
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def platform(provider, school) -> Platform:
     """A learning platform released on a school agreement (no consent page)."""
     return make_platform(provider, school)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def consent_platform(provider, school) -> Platform:
     """A platform that asks the person's consent."""
     return make_platform(provider, school, "--basis", "consent", "--purpose", "Oefeningen op jouw niveau")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def pupil(provider, school) -> dict:
-    return provider.user("pupil", school, birthdate="2010-03-14")
+    """A pupil aged 15 who always types the right password (shared: every test has a browser of its own)."""
+    return provider.user("pupil", school, birthdate=BIRTHDATE_15)
+
+
+@pytest.fixture
+def fresh_pupil(provider, school) -> dict:
+    """A pupil of this test alone, for wrong passwords (failures are throttled per account)."""
+    return provider.user("pupil", school, birthdate=BIRTHDATE_15)
 
 
 def log_in(page, user: dict, password: str | None = None) -> None:

@@ -27,10 +27,10 @@ def test_login_page_english(person, platform):
     assert_accessible(page, "login page (en)")
 
 
-def test_login_page_with_wrong_password_error(person, platform, pupil):
+def test_login_page_with_wrong_password_error(person, platform, fresh_pupil):
     page = person.page
     page.goto(platform.authorize_url())
-    log_in(page, pupil, password="niet-het-juiste-" + secrets.token_hex(4))
+    log_in(page, fresh_pupil, password="niet-het-juiste-" + secrets.token_hex(4))
     page.get_by_role("alert").wait_for()
     assert_accessible(page, "login page with a wrong-password error")
 

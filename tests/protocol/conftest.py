@@ -1,9 +1,18 @@
 """Fixtures of the protocol tests: a fresh browser (no cookies) per test, and people to log in with."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from tests.protocol.helpers import Browser
+try:  # Authlib 1.9 warns that its httpx integration will move to httpx2; the tests use it as documented
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+except ImportError:  # pragma: no cover
+    pass
+
+from tests.protocol.helpers import Browser  # noqa: E402
 
 
 @pytest.fixture
@@ -12,7 +21,11 @@ def browser(provider):
         yield person
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def user(provider, school) -> dict:
-    """A pupil of the session's school, fresh for this test."""
+    """A pupil of the session's school, shared by the tests that only log in with it.
+
+    Never type a wrong password for this account (its failures are throttled): a test that does
+    makes its own account with provider.user().
+    """
     return provider.user(school=school)

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 from authlib.integrations.httpx_client import OAuth2Client
@@ -341,11 +341,22 @@ def sign_in(provider, browser: Browser, client: dict, user: dict | None, scope: 
     return login
 
 
+def authorize_url(provider, client: dict | None = None, **params) -> str:
+    """A hand-made /authorize URL (no PKCE, no nonce unless given); a parameter set to None is left out."""
+    query = {"response_type": "code", "scope": "openid", "state": secrets.token_urlsafe(8)}
+    if client is not None:
+        query.update(client_id=client["client_id"], redirect_uri=client["redirect_uri"])
+    query.update(params)
+    return f"{provider.issuer}/authorize?{urlencode({k: v for k, v in query.items() if v is not None})}"
+
+
 # --- raw requests for negative tests --------------------------------------------------------------------------
 
 
-def token_request(provider, data: dict, client: dict | None = None, basic: bool = True, **kw) -> httpx.Response:
-    """A raw POST /token; a confidential client authenticates with client_secret_basic (or in the body)."""
+def token_request(provider, data: dict, client: dict | None = None, basic: bool = True, url: str = "/token",
+                  **kw) -> httpx.Response:
+    """A raw POST to the token endpoint (or `url`): a confidential client authenticates with client_secret_basic
+    (or, basic=False, in the body); a public client sends its client_id."""
     auth = None
     data = dict(data)
     if client is not None:
@@ -355,7 +366,7 @@ def token_request(provider, data: dict, client: dict | None = None, basic: bool 
             data.update(client_id=client["client_id"], client_secret=client["client_secret"])
         else:
             data["client_id"] = client["client_id"]
-    return provider.http.post("/token", data=data, auth=auth, **kw)
+    return provider.http.post(url, data=data, auth=auth, **kw)
 
 
 def redeem(provider, client: dict, code: str, verifier: str | None, redirect_uri: str | None = None,
