@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from clients.errors import InvalidClientMetadata, InvalidRedirectUri
 from clients.models import Client
+from idp import audit
 from idp.crypto import sha256_hex
 from idp.db import Database
 
@@ -99,6 +100,8 @@ class ClientRegistry:
         client, secret = self._build(new)
         with self.db.transaction() as session:
             session.add(client)
+            audit.record(session, "client_registered", client_id=client.client_id,
+                         detail={"name": client.name, "attributes": client.attributes, "basis": client.basis})
         return Registered(client, secret)
 
     def _build(self, new: NewClient) -> tuple[Client, str | None]:

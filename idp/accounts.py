@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from idp import audit
 from idp.crypto import Passwords
 from idp.db import Base, Database, UtcDateTime, utcnow
 from idp.errors import Duplicate, InvalidInput, NotFound
@@ -122,6 +123,8 @@ class AccountService:
                 raise Duplicate(f"school {number} already exists")
             school = School(number=number, name=name)
             session.add(school)
+            session.flush()
+            audit.record(session, "school_created", school_id=school.id, detail={"number": number})
         return school
 
     def create_account(self, new: NewAccount) -> Account:
@@ -146,6 +149,10 @@ class AccountService:
                 account.memberships.append(Membership(
                     school=school, role=new.role, class_name=new.class_name, is_admin=new.school_admin,
                 ))
+            session.flush()
+            audit.record(session, "account_created", subject_id=account.id,
+                         school_id=school.id if school else None,
+                         detail={"role": new.role, "school_admin": new.school_admin})
         return account
 
     def _check(self, new: NewAccount) -> None:

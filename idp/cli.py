@@ -184,6 +184,24 @@ def keys_rotate(as_json):
     emit({"kids": kids}, as_json, "new signing keys: " + ", ".join(kids))
 
 
+@cli.group()
+def audit():
+    """The audit log."""
+
+
+@audit.command("verify")
+@json_option
+def audit_verify(as_json):
+    """Check the hash chain; a non-zero exit names the first broken record."""
+    checked, broken = container().audit.verify()
+    if broken is None:
+        emit({"ok": True, "records": checked}, as_json, f"audit log intact: {checked} records")
+        return
+    emit({"ok": False, "records": checked, "broken_at": broken.seq, "reason": broken.reason}, as_json,
+         f"audit log broken at record {broken.seq}: {broken.reason}")
+    raise SystemExit(3)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Bad input: one line on stderr and a non-zero exit, with nothing written."""
     try:

@@ -80,6 +80,9 @@ class OpenIDCodeExtension(OpenIDCode):
         client, context = request.client, request.user
         account = _active_account(self.container, context.account_id)
         claims = release(account, token["scope"], client.attributes) if account else {}
+        self.container.audit.record("attributes_released", actor_id=context.account_id,
+                                    subject_id=context.account_id, client_id=client.client_id,
+                                    detail={"claims": sorted(claims), "scope": token["scope"]})
         return self.container.tokens.id_token(client, context, claims, request.authorization_code.nonce,
                                               token.get("access_token"))
 

@@ -10,6 +10,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import JSON, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from idp import audit
 from idp.crypto import Vault
 from idp.db import Base, Database, UtcDateTime, utcnow
 
@@ -86,6 +87,7 @@ class KeyRing:
             fresh = [self._new_key(alg, activates_at=takeover) for alg in ALGORITHMS]
             session.add_all(fresh)
             kids = [k.kid for k in fresh]
+            audit.record(session, "keys_rotated", detail={"kids": kids, "activate_at": takeover.isoformat()})
         self._loaded_at = 0.0
         return kids
 

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 
 from idp.accounts import AccountRepository
+from idp.audit import AuditLog
 from idp.crypto import Passwords
 from idp.db import Database
 from idp.ephemeral import RedisStore
@@ -23,9 +24,10 @@ class AuthResult:
 
 
 class LoginService:
-    def __init__(self, db: Database, store: RedisStore, passwords: Passwords, *, max_failures: int,
-                 max_failures_per_source: int, window: int):
+    def __init__(self, db: Database, store: RedisStore, passwords: Passwords, audit: AuditLog, *,
+                 max_failures: int, max_failures_per_source: int, window: int):
         self.db = db
+        self.audit = audit
         self.store = store
         self.passwords = passwords
         self.max_failures = max_failures
@@ -42,11 +44,15 @@ class LoginService:
             ok = self.passwords.verify(stored, password[:256])
             account_id = account.id if account else None
         if not ok or account_id is None:
+            if account_id is not None:
+                self.audit.record("login_failed", actor_id=account_id, subject_id=account_id,
+                                  detail={"method": "pwd"})
             raise InvalidCredentials("unknown user or wrong password")
         self.store.delete("login-attempts-account", username)
         self.store.uncount("login-attempts-source", source)
         if self.passwords.needs_rehash(stored):
             self._rehash(account_id, password)
+        self.audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": ["pwd"]})
         return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()))
 
     def _count_attempt(self, username: str, source: str) -> None:

@@ -7,6 +7,7 @@ from clients.service import ClientRegistry
 from clients.subjects import Subjects
 from config.settings import Settings
 from idp.accounts import AccountService
+from idp.audit import AuditLog
 from idp.codes import CodeStore
 from idp.crypto import Passwords, Vault
 from idp.db import Database
@@ -69,12 +70,16 @@ class Container:
     @cached_property
     def login(self) -> LoginService:
         s = self.settings
-        return LoginService(self.db, self.store, self.passwords, max_failures=s.login_max_failures,
+        return LoginService(self.db, self.store, self.passwords, self.audit, max_failures=s.login_max_failures,
                             max_failures_per_source=s.login_max_failures_per_source, window=s.login_window)
 
     @cached_property
     def codes(self) -> CodeStore:
         return CodeStore(self.store, self.tokens, self.settings.code_ttl)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
 
     @cached_property
     def tokens(self) -> TokenService:
