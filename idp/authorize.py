@@ -82,12 +82,15 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     redirect_uri = params.get("redirect_uri") or client.get_default_redirect_uri()
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
         return error_page("bad_redirect_uri", 400)
+    openid = "openid" in params.get("scope", "").split()
     # From here on, errors go back to the verified redirect URI.
     mode = params.get("response_mode", "query")
     respond = Responder(redirect_uri, mode if mode in RESPONSE_MODES else "query", params.get("state"),
                         container.settings.issuer)
     if mode not in RESPONSE_MODES:
         return respond.error("invalid_request", "response_mode must be query or form_post")
+    if openid and not params.get("redirect_uri"):
+        return respond.error("invalid_request", "redirect_uri is required (OIDC Core 3.1.2.1)")
     if "request" in params:
         return respond.error("request_not_supported")
     if "request_uri" in params:

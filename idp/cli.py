@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from config.settings import ConfigError, Settings
 from idp.errors import LeerIDError
@@ -214,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (LeerIDError, ConfigError) as exc:
         click.echo(f"leerid: {exc}", err=True)
+        return 1
+    except (OperationalError, ProgrammingError) as exc:
+        missing = any(s in str(exc.orig).lower() for s in ("no such table", "does not exist", "undefinedtable"))
+        reason = "the database has no leerID schema yet: run `leerid db upgrade`" if missing \
+            else f"the database cannot be used: {str(exc.orig).splitlines()[0]}"
+        click.echo(f"leerid: {reason}", err=True)
         return 1
     return 0
 

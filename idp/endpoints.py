@@ -4,6 +4,7 @@ from __future__ import annotations
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, jsonify, make_response, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
 from idp import authorize as authorization
 from idp.server import discovery
@@ -24,10 +25,14 @@ FORM_ENDPOINTS = ("oidc.token", "oidc.revoke", "oidc.introspect")
 @bp.before_request
 def form_encoded_only():
     """Token, revocation and introspection take application/x-www-form-urlencoded bodies (RFC 6749 §3.2)."""
-    if request.method == "POST" and request.endpoint in FORM_ENDPOINTS \
-            and request.mimetype != "application/x-www-form-urlencoded":
+    if request.method != "POST" or request.endpoint not in FORM_ENDPOINTS:
+        return None
+    if request.mimetype != "application/x-www-form-urlencoded":
         return jsonify(error="invalid_request",
                        error_description="The body must be application/x-www-form-urlencoded"), 415
+    if any(len(values) > 1 for values in request.form.listvalues()):
+        return jsonify(error="invalid_request", error_description="A parameter is repeated"), 400
+    return None
 
 
 def _public_json(payload: dict, max_age: int):
@@ -67,7 +72,13 @@ def token():
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo():
-    response = oauth_server().create_endpoint_response("userinfo")
+    try:
+        response = oauth_server().create_endpoint_response("userinfo")
+    except HTTPException as refused:  # Authlib's resource protector refuses by raising
+        response = refused.get_response()
+    if response.status_code in (401, 403) and "WWW-Authenticate" not in response.headers:
+        error = (response.get_json(silent=True) or {}).get("error", "invalid_token")
+        response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'  # RFC 6750 §3
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 

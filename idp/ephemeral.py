@@ -12,6 +12,7 @@ from idp.crypto import sha256_hex
 from idp.errors import StoreUnavailable
 
 T = TypeVar("T")
+UNCOUNT = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
 
 
 def connect(url: str | None, var_dir: Path) -> redis.Redis:
@@ -79,7 +80,8 @@ class RedisStore:
         return self._call(run)
 
     def uncount(self, kind: str, ident: str) -> None:
-        self._call(lambda: self.redis.decr(self.key(kind, ident)))
+        """Take one back, only while the window is open (a DECR on a lapsed key would leave one without TTL)."""
+        self._call(lambda: self.redis.eval(UNCOUNT, 1, self.key(kind, ident)))
 
     def ping(self) -> None:
         self._call(self.redis.ping)

@@ -10,7 +10,7 @@ from authlib.oauth2.rfc6749 import (
     InvalidScopeError,
     grants,
 )
-from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -30,6 +30,7 @@ CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_ke
 ALL_METHODS = CONFIDENTIAL_METHODS + ["none"]
 ASSERTION_ALGORITHMS = ["ES256", "RS256", "PS256"]
 MAX_ASSERTION_LIFETIME = 300
+PERSON_SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 def _container(grant_or_endpoint):
@@ -123,7 +124,15 @@ class RefreshGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentials(grants.ClientCredentialsGrant):
+    """A token for the client itself: no person, so none of the scopes that concern a person."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def create_token_response(self):
+        requested = [s for s in (self.request.payload.scope or "").split() if s not in PERSON_SCOPES]
+        token = self.generate_token(scope=" ".join(requested), include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
@@ -171,7 +180,15 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         return token.claims
 
 
-class Revocation(RevocationEndpoint):
+class HintIsOnlyAHint:
+    """RFC 7009 §2.1: an unknown token_type_hint is ignored; the search covers every kind of token anyway."""
+
+    def check_params(self, request, client):
+        if "token" not in request.form:
+            raise InvalidRequestError("token is required")
+
+
+class Revocation(HintIsOnlyAHint, RevocationEndpoint):
     CLIENT_AUTH_METHODS = ALL_METHODS
 
     def query_token(self, token_string, token_type_hint):
@@ -181,7 +198,7 @@ class Revocation(RevocationEndpoint):
         _container(self).tokens.revoke_grant(token.grant_id, f"{token.kind} revoked by client")
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(HintIsOnlyAHint, IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def query_token(self, token_string, token_type_hint):
@@ -237,8 +254,10 @@ class UserInfo(UserInfoEndpoint):
         context = token.claims
         account_id = container.tokens.account_for(context)
         account = _active_account(container, account_id) if account_id else None
+        if account is None:  # a client's own token, or a person no longer active
+            raise InvalidTokenError()
         client = token.get_client()
-        claims = release(account, token.scope, client.attributes) if account and client else {}
+        claims = release(account, token.scope, client.attributes) if client else {}
         return 200, dict(claims, sub=context["sub"]), [("Content-Type", "application/json"),
                                                          ("Cache-Control", "no-store")]
 
