@@ -103,6 +103,9 @@ class AccountRepository:
     def find_by_username(self, username: str) -> Account | None:
         return self.session.scalar(select(Account).where(Account.username == username))
 
+    def schools(self) -> list[School]:
+        return list(self.session.scalars(select(School).order_by(School.number)))
+
     def find_school(self, number: str) -> School | None:
         return self.session.scalar(select(School).where(School.number == number))
 
@@ -154,6 +157,43 @@ class AccountService:
                          school_id=school.id if school else None,
                          detail={"role": new.role, "school_admin": new.school_admin})
         return account
+
+    def is_active(self, account_id: str) -> bool:
+        with self.db.read() as session:
+            account = AccountRepository(session).find(account_id)
+            return account is not None and account.disabled_at is None
+
+    def schools(self) -> list[School]:
+        with self.db.read() as session:
+            return AccountRepository(session).schools()
+
+    def show(self, username: str) -> Account:
+        """The account with its memberships (and their schools) loaded."""
+        with self.db.read() as session:
+            account = AccountRepository(session).find_by_username(username.strip().lower())
+            if account is None:
+                raise NotFound(f"no account {username!r}")
+            for membership in account.memberships:
+                membership.school  # noqa: B018 - loaded while the session is open
+            return account
+
+    def deactivate(self, username: str, actor_id: str | None = None) -> Account:
+        """The person can no longer log in, and every token of theirs stops working at once."""
+        from idp.tokens import RefreshToken, RevokedGrant
+
+        with self.db.transaction() as session:
+            account = AccountRepository(session).find_by_username(username.strip().lower())
+            if account is None:
+                raise NotFound(f"no account {username!r}")
+            if account.disabled_at is None:
+                account.disabled_at = utcnow()
+                grants = set(session.scalars(select(RefreshToken.grant_id).where(
+                    RefreshToken.account_id == account.id, RefreshToken.used_at.is_(None))))
+                revoked = set(session.scalars(
+                    select(RevokedGrant.grant_id).where(RevokedGrant.grant_id.in_(grants))))
+                session.add_all(RevokedGrant(grant_id=g, reason="account deactivated") for g in grants - revoked)
+                audit.record(session, "account_deactivated", actor_id=actor_id, subject_id=account.id)
+            return account
 
     def _check(self, new: NewAccount) -> None:
         if new.role not in ROLES:

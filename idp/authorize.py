@@ -97,6 +97,8 @@ def handle(params: dict | None, interaction: Interaction | None = None):
         return respond.error("request_uri_not_supported")
     cookie = request.cookies.get(SSO_COOKIE)
     sso = container.sessions.get(cookie)
+    if sso is not None and not container.accounts.is_active(sso.account_id):
+        sso = None  # deactivated since it logged in
     try:
         grant = server.get_consent_grant(request=server.authorization_request(params), end_user=sso)
         claims = parse_claims(params.get("claims"))

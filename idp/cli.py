@@ -105,6 +105,13 @@ def schools_create(number, name, as_json):
          f"school {school.number} {school.name}")
 
 
+@schools.command("list")
+@json_option
+def schools_list(as_json):
+    found = [{"id": s.id, "number": s.number, "name": s.name} for s in container().accounts.schools()]
+    emit({"schools": found}, as_json, "\n".join(f"{s['number']}  {s['name']}" for s in found) or "no schools")
+
+
 @cli.group()
 def users():
     """Accounts of pupils, teachers, staff and parents."""
@@ -133,6 +140,39 @@ def users_create(username, password, given_name, family_name, role, school, clas
     ))
     emit({"id": account.id, "username": account.username, "role": account.role}, as_json,
          f"account {account.username} ({account.role}) id {account.id}")
+
+
+def account_summary(account) -> dict:
+    return {
+        "id": account.id, "username": account.username, "given_name": account.given_name,
+        "family_name": account.family_name, "role": account.role, "email": account.email,
+        "birthdate": account.birthdate.isoformat() if account.birthdate else None,
+        "active": account.disabled_at is None,
+        "memberships": [{"school": m.school.number, "school_name": m.school.name, "role": m.role,
+                         "class": m.class_name, "school_admin": m.is_admin} for m in account.memberships],
+    }
+
+
+@users.command("show")
+@click.argument("username")
+@json_option
+def users_show(username, as_json):
+    summary = account_summary(container().accounts.show(username))
+    lines = [f"{summary['username']} ({summary['role']}) {summary['given_name']} {summary['family_name']}",
+             f"active: {'yes' if summary['active'] else 'no'}"]
+    lines += [f"school {m['school']} {m['school_name']}: {m['role']}" + (f", class {m['class']}" if m["class"] else "")
+              + (", administrator" if m["school_admin"] else "") for m in summary["memberships"]]
+    emit(summary, as_json, "\n".join(lines))
+
+
+@users.command("deactivate")
+@click.argument("username")
+@json_option
+def users_deactivate(username, as_json):
+    """The person can no longer log in; their refresh tokens stop working at once."""
+    account = container().accounts.deactivate(username)
+    emit({"id": account.id, "username": account.username, "active": False}, as_json,
+         f"account {account.username} deactivated")
 
 
 @cli.group()
