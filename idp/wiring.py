@@ -84,4 +84,5 @@ class Container:
     @cached_property
     def tokens(self) -> TokenService:
         s = self.settings
-        return TokenService(self.db, self.keys, self.vault, s.issuer, s.access_token_ttl, s.id_token_ttl, s.refresh_token_ttl)
+        return TokenService(self.db, self.keys, self.vault, s.issuer, s.access_token_ttl, s.id_token_ttl,
+                            s.refresh_token_ttl)
