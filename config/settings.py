@@ -107,7 +107,8 @@ class Settings:
             if parts.scheme != "https":
                 raise ConfigError("LEERID_ISSUER must use https:// when LEERID_ENV=production")
             if not self.secret_keys:
-                raise ConfigError("LEERID_SECRET_KEY (or LEERID_SECRET_KEY_FILE) is required when LEERID_ENV=production")
+                raise ConfigError(
+                    "LEERID_SECRET_KEY (or LEERID_SECRET_KEY_FILE) is required when LEERID_ENV=production")
             if any(len(k) < 32 for k in self.secret_keys):
                 raise ConfigError("LEERID_SECRET_KEY must be at least 32 characters when LEERID_ENV=production")
 
