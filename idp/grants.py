@@ -29,7 +29,7 @@ from idp.tokens import ScopeNotGranted
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ALL_METHODS = CONFIDENTIAL_METHODS + ["none"]
 ASSERTION_ALGORITHMS = ["ES256", "RS256", "PS256"]
-MAX_ASSERTION_LIFETIME = 300
+MAX_ASSERTION_LIFETIME = 3600 + 60  # an hour (Authlib's client default) and some clock skew
 PERSON_SCOPES = ("openid", "profile", "email", "offline_access")
 
 
@@ -165,10 +165,10 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         raise InvalidClientError(description="The client has no keys.")
 
     def verify_claims(self, claims):
-        """Besides Authlib's checks: an assertion lives at most five minutes, so its jti need not be kept long."""
+        """Besides Authlib's checks: an assertion lives at most an hour, so its jti need not be kept longer."""
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)) or exp - time.time() > MAX_ASSERTION_LIFETIME:
-            raise InvalidClientError(description="The client assertion must expire within 5 minutes.")
+            raise InvalidClientError(description="The client assertion must expire within an hour.")
         super().verify_claims(claims)
 
     def process_assertion_claims(self, assertion, resolve_key):

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("LEERID_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,8 +33,10 @@ RP_HOST = re.compile(r"^https://rp-[a-z0-9-]+\.example/")
 RP_PAGE = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Platform</title></head>'
            '<body><main><h1>Platform callback</h1></main></body></html>')
 BIRTHDATE_15 = f"{date.today().year - 15}-01-15"
-DUTCH = "nl-BE"
-FAILURE_DIR = Path(tempfile.gettempdir()) / "leerid-browser-failures"  # a Flemish browser: Accept-Language nl-BE (headless Chromium would otherwise send en-US)
+DUTCH = "nl-BE"  # a Flemish browser: Accept-Language nl-BE (headless Chromium would otherwise send en-US)
+TIMEOUT_MS = 15_000  # for every wait; two busy cores can be slow
+expect.set_options(timeout=TIMEOUT_MS)
+FAILURE_DIR = Path(tempfile.gettempdir()) / "leerid-browser-failures"  # screenshots of failed tests
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +46,6 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -84,7 +85,7 @@ class Browser:
             if not self.callbacks or self.callbacks[-1] != seen:  # Chromium may retry a failed hop once
                 self.callbacks.append(seen)
 
-    def wait_for_callback(self, after: int = 0, timeout_ms: int = 15_000) -> Callback:
+    def wait_for_callback(self, after: int = 0, timeout_ms: int = TIMEOUT_MS) -> Callback:
         """The first callback beyond the first `after` ones, once the browser was sent there."""
         for _ in range(timeout_ms // 100):
             if len(self.callbacks) > after:
@@ -116,7 +117,7 @@ def visible_text(page) -> str:
 
 def open_browser(browser, locale: str = DUTCH) -> Browser:
     context = browser.new_context(locale=locale, viewport={"width": 1000, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(TIMEOUT_MS)
     opened = Browser(context=context, page=None)
     context.on("request", opened.record)
     context.route(RP_HOST, lambda route, request: route.fulfill(
@@ -239,8 +240,8 @@ def fresh_pupil(provider, school) -> dict:
 
 def log_in(page, user: dict, password: str | None = None) -> None:
     """Fill in the login form as a person would and press the button."""
-    page.get_by_label(re.compile("Gebruikersnaam|Username", re.I)).fill(user["username"])
-    page.get_by_label(re.compile("Wachtwoord|Password", re.I)).fill(password or user["password"])
+    page.get_by_label(re.compile("Gebruikersnaam|Username", re.IGNORECASE)).fill(user["username"])
+    page.get_by_label(re.compile("Wachtwoord|Password", re.IGNORECASE)).fill(password or user["password"])
     page.locator("form:has(input[name=password]) button[type=submit]").click()
 
 

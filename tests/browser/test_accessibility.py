@@ -51,19 +51,24 @@ def test_consent_page(person, consent_platform, pupil):
     assert_accessible(page, "consent page")
 
 
-@pytest.mark.parametrize("case", ["unknown-client", "unregistered-redirect-uri", "expired-interaction", "not-found"])
+ERROR_CASES = {  # case: HTTP status of the page
+    "unknown-client": 400, "unregistered-redirect-uri": 400, "expired-interaction": 400, "not-found": 404}
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
 def test_error_pages(person, platform, provider, case):
     page = person.page
     if case == "unknown-client":
         url = platform.authorize_url(client_id="onbekend-" + secrets.token_hex(4))
     elif case == "unregistered-redirect-uri":
-        url = platform.authorize_url(redirect_uri="https://elders.example/callback")
+        url = platform.authorize_url(redirect_uri="https://rp-elders.example/callback")
     elif case == "expired-interaction":
         url = f"{provider.issuer}/interaction/{secrets.token_urlsafe(18)}"
     else:
         url = f"{provider.issuer}/bestaat-niet"
     response = page.goto(url)
-    assert response.status in (400, 404), f"{case}: HTTP {response.status}"
+    assert response.status == ERROR_CASES[case], f"{case}: HTTP {response.status}"
+    assert page.url.startswith(provider.issuer + "/") and not person.callbacks, "the browser was sent away"
     assert page.locator("html").get_attribute("lang") == "nl"
     assert page.locator("input[name=password]").count() == 0
     assert_accessible(page, f"error page ({case})")
@@ -102,3 +107,20 @@ def test_form_post_page(person, platform, pupil):
     page.locator("form#response button[type=submit]").wait_for()
     assert not person.callbacks, "the form_post page was submitted although its script was held back"
     assert_accessible(page, "form_post page")
+
+
+def test_the_check_itself_finds_violations(browser):
+    """axe-core really runs: a page without a language and with an unlabelled field fails, readably."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.browser.conftest import format_violations
+
+    page = browser.new_page()
+    try:
+        page.set_content("<!doctype html><title>x</title><main><h1>x</h1><input name=username></main>")
+        violations = Axe().run(page).response["violations"]
+    finally:
+        page.close()
+    assert {"html-has-lang", "label"} <= {v["id"] for v in violations}, violations
+    report = format_violations("test page", "about:blank", violations)
+    assert "- label [critical]" in report and '<input name="username">' in report, report

@@ -8,6 +8,7 @@ import secrets
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import RP_HOST, log_in
 
@@ -81,21 +82,19 @@ def test_wrong_password_shows_a_dutch_error_and_a_retry_works(person, platform, 
     assert callback.query.get("code") and callback.query.get("state") == platform.state
 
 
-def expect_heading(page, name) -> None:
-    heading = page.get_by_role("heading", level=1)
-    heading.wait_for()
-    text = heading.inner_text().strip()
-    assert (re.fullmatch(name, text) if isinstance(name, re.Pattern) else text == name), f"h1 is {text!r}"
+def expect_heading(page, name: str | re.Pattern) -> None:
+    """The page's h1 reads `name` (waits for it: the previous page's heading may still be up)."""
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
 
 
 def assert_english_login(page) -> None:
-    assert page.locator("html").get_attribute("lang") == "en"
-    expect_heading(page, re.compile(r"(Log|Sign) in", re.I))
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect_heading(page, re.compile(r"^\s*(Log|Sign) in\s*$", re.IGNORECASE))
     body = page.locator("body").inner_text()
     for dutch in ("Gebruikersnaam", "Wachtwoord", "Aanmelden"):
         assert dutch not in body, f"Dutch {dutch!r} on the English login page:\n{body}"
-    page.get_by_label(re.compile(r"user ?name", re.I)).wait_for()
-    page.get_by_label(re.compile(r"password", re.I)).wait_for()
+    page.get_by_label(re.compile(r"user ?name", re.IGNORECASE)).wait_for()
+    page.get_by_label(re.compile(r"password", re.IGNORECASE)).wait_for()
 
 
 def test_english_with_lang_parameter(person, platform, pupil):
@@ -110,8 +109,8 @@ def test_english_link_on_the_dutch_login_page(person, platform):
     page = person.page
     page.goto(platform.authorize_url())
     expect_heading(page, "Aanmelden")
-    page.get_by_role("link", name="English").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("link", name="English").click()
     assert_english_login(page)
 
 

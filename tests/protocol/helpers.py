@@ -20,6 +20,8 @@ from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+SSO_COOKIE = "leerid_sso"  # the browser's SSO session (idp.web.SSO_COOKIE)
+
 # --- HTML forms ---------------------------------------------------------------------------------------------
 
 
@@ -78,6 +80,12 @@ def form_with_button(response: httpx.Response, name: str, value: str) -> Form | 
     if not response.headers.get("content-type", "").startswith("text/html"):
         return None
     return next((f for f in parse_forms(response.text) if f.has_button(name, value)), None)
+
+
+def without_csrf(form: Form) -> Form:
+    """The same form with its CSRF token left out, as a cross-site page would send it."""
+    return Form(form.action, form.method, {k: v for k, v in form.fields.items() if k != "csrf_token"},
+                list(form.buttons))
 
 
 def consent_form(response: httpx.Response) -> Form | None:
@@ -144,7 +152,6 @@ class Browser:
         self.issuer = provider.issuer
         self.http = httpx.Client(timeout=30, trust_env=False, follow_redirects=False,
                                  headers={"Accept-Language": "nl-BE,nl;q=0.9"})
-        self.history: list[httpx.Response] = []
 
     def close(self) -> None:
         self.http.close()
@@ -161,7 +168,6 @@ class Browser:
     def follow(self, response: httpx.Response, limit: int = 10) -> httpx.Response:
         """Follow redirects while they stay on leerID; the last response (a page, or a redirect away)."""
         for _ in range(limit):
-            self.history.append(response)
             if not response.is_redirect:
                 return response
             target = urljoin(str(response.url), response.headers["location"])
@@ -173,25 +179,34 @@ class Browser:
     def get(self, url: str, **kw) -> httpx.Response:
         return self.follow(self.http.get(url, **kw))
 
-    def submit(self, page: httpx.Response, form: Form, button: tuple[str, str] | None = None,
-               **values: str) -> httpx.Response:
-        """Submit `form` of `page` as a browser does: its fields, the values typed in, the button pressed."""
+    def send(self, page: httpx.Response, form: Form, button: tuple[str, str] | None = None,
+             **values: str) -> httpx.Response:
+        """Send `form` of `page` as a browser does (its fields, the values typed in, the button pressed);
+        the raw answer, not followed."""
         data = dict(form.fields, **values)
         if button is not None:
             assert button in form.buttons, f"no button {button} in the form ({form.buttons})"
             data[button[0]] = button[1]
         action = urljoin(str(page.url), form.action or str(page.url))
         if form.method == "post":
-            response = self.http.post(action, data=data)
-        else:
-            response = self.http.get(action, params=data)
-        return self.follow(response)
+            return self.http.post(action, data=data)
+        return self.http.get(action, params=data)
 
-    def login(self, page: httpx.Response, user: dict, password: str | None = None) -> httpx.Response:
+    def submit(self, page: httpx.Response, form: Form, button: tuple[str, str] | None = None,
+               **values: str) -> httpx.Response:
+        """Send the form and follow leerID's redirects."""
+        return self.follow(self.send(page, form, button, **values))
+
+    def send_login(self, page: httpx.Response, username: str, password: str) -> httpx.Response:
+        """Fill in and send the login form of `page`; the raw answer to the POST."""
         form = login_form(page)
         assert form is not None, f"expected the login page, got {page.status_code} at {page.url}: {page.text[:300]}"
-        return self.submit(page, form, username=user["username"],
-                           password=user["password"] if password is None else password)
+        return self.send(page, form, username=username, password=password)
+
+    def login(self, page: httpx.Response, user: dict, password: str | None = None) -> httpx.Response:
+        """Log in as `user` on the login page `page`, and follow leerID's redirects."""
+        return self.follow(self.send_login(page, user["username"],
+                                           user["password"] if password is None else password))
 
     def consent(self, page: httpx.Response, decision: str = "allow") -> httpx.Response:
         form = consent_form(page)
@@ -265,7 +280,9 @@ def verify_id_token(provider, token: str, client_id: str, alg: str = "ES256", no
     registry.validate(claims)
     if isinstance(claims["aud"], list):
         assert claims["aud"] == [client_id] or claims.get("azp") == client_id
-    assert claims["iat"] <= time.time() + 30 < claims["exp"] + 30
+    now = time.time()
+    assert claims["iat"] <= now + 30, "iat lies in the future"
+    assert now < claims["exp"] + 30, "expired"
     if nonce is not None:
         assert claims.get("nonce") == nonce
     return claims
@@ -376,6 +393,12 @@ def redeem(provider, client: dict, code: str, verifier: str | None, redirect_uri
     if verifier is not None:
         data["code_verifier"] = verifier
     return token_request(provider, data, client, **kw)
+
+
+def refresh(provider, client: dict, refresh_token: str, **extra) -> httpx.Response:
+    """A raw refresh_token grant request as `client`."""
+    return token_request(provider, dict({"grant_type": "refresh_token", "refresh_token": refresh_token}, **extra),
+                         client)
 
 
 def assert_oauth_error(response: httpx.Response, error: str, status: int | tuple[int, ...] = 400) -> dict:

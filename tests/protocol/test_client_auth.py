@@ -41,35 +41,50 @@ POST = ("--token-auth-method", "client_secret_post")
 PUBLIC = ("--public",)
 
 
+class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
+    """Authlib's private_key_jwt client authentication, with assertions that live one minute.
+
+    Fresh claims per assertion, so that Authlib adds a new jti each time.
+    """
+
+    @property
+    def claims(self):
+        return {"exp": int(time.time()) + 60}
+
+    @claims.setter
+    def claims(self, value):
+        pass
+
+
 def private_key_jwt_args(tmp_path, key) -> tuple[str, ...]:
     path = tmp_path / f"jwks-{secrets.token_hex(4)}.json"
     path.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
     return ("--token-auth-method", "private_key_jwt", "--jwks", str(path))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def basic(provider):
     return provider.client(*BASIC)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def post(provider):
     return provider.client(*POST)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ec_key():
     return ECKey.generate_key("P-256", private=True, parameters={"kid": secrets.token_hex(8)})
 
 
-@pytest.fixture
-def jwt_client(provider, tmp_path, ec_key):
-    client = provider.client(*private_key_jwt_args(tmp_path, ec_key))
+@pytest.fixture(scope="module")
+def jwt_client(provider, tmp_path_factory, ec_key):
+    client = provider.client(*private_key_jwt_args(tmp_path_factory.mktemp("jwks"), ec_key))
     assert client.get("client_secret") is None
     return client
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def token_endpoint(provider):
     return discovery(provider)["token_endpoint"]
 
@@ -175,15 +190,34 @@ def test_unsupported_grant_type(provider, basic):
 
 def test_private_key_jwt_with_authlib(provider, browser, user, jwt_client, ec_key, token_endpoint):
     rp = relying_party(provider, dict(jwt_client, client_secret=ec_key), auth_method="private_key_jwt")
-    rp.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="ES256", headers={"kid": ec_key.kid}))
+    rp.register_client_auth_method(ShortLivedPrivateKeyJWT(token_endpoint, alg="ES256",
+                                                           headers={"kid": ec_key.kid}))
     login = sign_in(provider, browser, jwt_client, user, rp=rp)
     verify_id_token(provider, login.id_token, jwt_client["client_id"], nonce=login.nonce)
 
 
 def test_private_key_jwt_client_credentials_with_authlib(provider, jwt_client, ec_key, token_endpoint):
     rp = relying_party(provider, dict(jwt_client, client_secret=ec_key), auth_method="private_key_jwt")
+    rp.register_client_auth_method(ShortLivedPrivateKeyJWT(token_endpoint, alg="ES256"))
+    assert rp.fetch_token(grant_type="client_credentials")["access_token"]
+    assert rp.fetch_token(grant_type="client_credentials")["access_token"], "a new jti every time"
+
+
+def test_authlib_default_assertion_is_accepted(provider, jwt_client, ec_key, token_endpoint):
+    """Authlib's default assertion lives an hour: the longest leerID accepts."""
+    rp = relying_party(provider, dict(jwt_client, client_secret=ec_key), auth_method="private_key_jwt")
     rp.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="ES256"))
     assert rp.fetch_token(grant_type="client_credentials")["access_token"]
+
+
+def test_assertion_living_longer_than_allowed_is_refused(provider, jwt_client, ec_key, token_endpoint):
+    """RFC 7523 §3 item 4: an exp unreasonably far ahead may be refused; leerID allows an hour."""
+    rp = relying_party(provider, dict(jwt_client, client_secret=ec_key), auth_method="private_key_jwt")
+    rp.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="ES256", claims={"exp": int(time.time()) + 7200}))
+    with pytest.raises(OAuthError) as refused:
+        rp.fetch_token(grant_type="client_credentials")
+    assert refused.value.error == "invalid_client"
+    assert "within an hour" in refused.value.description
 
 
 def test_assertion_with_issuer_as_audience_is_accepted(provider, jwt_client, ec_key):
@@ -193,7 +227,7 @@ def test_assertion_with_issuer_as_audience_is_accepted(provider, jwt_client, ec_
     assert response.status_code == 200, response.text
 
 
-def test_rsa_keys_with_rs256_and_ps256(provider, tmp_path, token_endpoint):
+def test_rsa_keys_with_rs256_and_ps256(provider, tmp_path, token_endpoint):  # its own client: an RSA key
     key = RSAKey.generate_key(2048, private=True)
     client = provider.client(*private_key_jwt_args(tmp_path, key))
     for alg in ("RS256", "PS256"):
@@ -220,8 +254,9 @@ def test_jti_reused_with_a_new_signature_is_refused(provider, jwt_client, ec_key
 
 def test_authlib_with_a_fixed_jti_is_refused_the_second_time(provider, jwt_client, ec_key, token_endpoint):
     rp = relying_party(provider, dict(jwt_client, client_secret=ec_key), auth_method="private_key_jwt")
-    rp.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="ES256",
-                                                 claims={"jti": secrets.token_urlsafe(16)}))
+    jti = secrets.token_urlsafe(16)
+    rp.register_client_auth_method(PrivateKeyJWT(token_endpoint, alg="ES256", claims={
+        "jti": jti, "exp": int(time.time()) + 120}))
     rp.fetch_token(grant_type="client_credentials")
     with pytest.raises(OAuthError) as refused:
         rp.fetch_token(grant_type="client_credentials")

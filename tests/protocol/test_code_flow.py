@@ -18,12 +18,13 @@ from tests.protocol.helpers import (
     at_hash,
     redeem,
     sign_in,
+    token_request,
     userinfo,
     verify_id_token,
     verify_jwt,
 )
 
-# Clients of this file (created per test in the session's provider):
+# Clients of this file (each made once for the module, in the session's provider):
 #   confidential   -- client_secret_basic, scope openid profile email, a release policy of the profile and email
 #                     attributes, pairwise subjects, ES256 ID tokens
 #   rs256          -- as confidential, with --id-token-alg RS256
@@ -36,7 +37,7 @@ RS256 = CONFIDENTIAL + ("--id-token-alg", "RS256")
 PUBLIC_SUBJECT = CONFIDENTIAL + ("--subject-type", "public")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def confidential(provider):
     return provider.client(*CONFIDENTIAL)
 
@@ -63,6 +64,8 @@ def test_access_token_is_an_rfc9068_jwt(provider, browser, user, confidential):
     login = sign_in(provider, browser, confidential, user)
     token = verify_jwt(provider, login.access_token, ["ES256"], typ="at+jwt")
     claims = token.claims
+    for name in ("iss", "exp", "aud", "sub", "client_id", "iat", "jti"):  # RFC 9068 §2.2
+        assert name in claims, name
     assert claims["iss"] == provider.issuer
     assert claims["client_id"] == confidential["client_id"]
     assert claims["exp"] > claims["iat"]
@@ -70,6 +73,16 @@ def test_access_token_is_an_rfc9068_jwt(provider, browser, user, confidential):
     id_claims = verify_id_token(provider, login.id_token, confidential["client_id"])
     assert claims["sub"] == id_claims["sub"]
     assert user["id"] not in str(claims), "the access token must not carry the internal account id"
+
+
+def test_token_response_is_not_cached(provider, browser, user, confidential):
+    """RFC 6749 §5.1: Cache-Control: no-store on every response with tokens."""
+    login = sign_in(provider, browser, confidential, user, redeem=False)
+    response = redeem(provider, confidential, login.callback.code, login.verifier)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert "no-store" in response.headers["cache-control"]
+    assert response.json()["token_type"] == "Bearer"
 
 
 def test_scope_openid_alone_releases_no_profile(provider, browser, user, confidential):
@@ -113,8 +126,8 @@ def test_rs256_client_gets_rs256_id_token(provider, browser, user):
     assert claims["at_hash"] == at_hash(login.access_token)
 
 
-def test_es256_id_token_is_refused_as_rs256_and_vice_versa(provider, browser, user, confidential):
-    """The test's own check: explicit algorithms mean the other algorithm does not verify."""
+def test_id_token_verifies_only_with_its_own_algorithm(provider, browser, user, confidential):
+    """Explicit algorithms (SECURITY.md): an ES256 ID token does not pass as RS256."""
     from joserfc.errors import JoseError
 
     login = sign_in(provider, browser, confidential, user)
@@ -160,6 +173,16 @@ def test_code_is_bound_to_its_redirect_uri(provider, browser, user):
     response = redeem(provider, client, login.callback.code, login.verifier, redirect_uri=other)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
+
+
+def test_redirect_uri_is_required_at_the_token_endpoint(provider, browser, user, confidential):
+    """RFC 6749 §4.1.3: REQUIRED when the authorization request included it."""
+    login = sign_in(provider, browser, confidential, user, redeem=False)
+    response = token_request(provider, {"grant_type": "authorization_code", "code": login.callback.code,
+                                        "code_verifier": login.verifier}, confidential)
+    assert response.status_code == 400
+    assert response.json()["error"] in ("invalid_grant", "invalid_request")
+    assert "access_token" not in response.json()
 
 
 def test_code_of_one_client_cannot_be_redeemed_by_another(provider, browser, user, confidential):

@@ -36,12 +36,12 @@ from tests.protocol.helpers import (
 SECOND_URI = "https://rp-second.example/cb"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def platform(provider):
     return provider.client()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def several(provider):
     return provider.client("--redirect-uri", SECOND_URI)
 

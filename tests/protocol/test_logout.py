@@ -18,23 +18,25 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from tests.protocol.helpers import (
+    SSO_COOKIE,
     authorize_url,
     b64url,
     discovery,
     form_with_button,
     login_form,
     sign_in,
+    without_csrf,
 )
 
 POST_LOGOUT = "https://rp-logout.example/signed-out"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def platform(provider):
     return provider.client("--post-logout-redirect-uri", POST_LOGOUT)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def other(provider):
     return provider.client()
 
@@ -67,10 +69,10 @@ def test_valid_id_token_hint_ends_the_session_at_once_and_redirects(provider, br
 
 def test_logout_clears_the_sso_cookie(provider, browser, user, platform):
     login = sign_in(provider, browser, platform, user)
-    assert browser.cookie("leerid_sso")
+    assert browser.cookie(SSO_COOKIE)
     response = browser.http.get(logout_url(provider, id_token_hint=login.id_token))
     assert response.status_code == 200
-    assert not browser.cookie("leerid_sso")
+    assert not browser.cookie(SSO_COOKIE)
     assert login_form(browser.get(authorize_url(provider, platform))) is not None
 
 
@@ -162,9 +164,7 @@ def test_the_person_may_decline(provider, browser, user, platform):
 def test_confirmation_needs_the_csrf_token(provider, browser, user, platform):
     sign_in(provider, browser, platform, user)
     page = browser.get(logout_url(provider))
-    form = confirm_page(page)
-    fields = {k: v for k, v in form.fields.items() if k != "csrf_token"}
-    response = browser.http.post(f"{provider.issuer}/logout", data=dict(fields, logout="yes"))
+    response = browser.send(page, without_csrf(confirm_page(page)), button=("logout", "yes"))
     assert response.status_code == 400
     assert session_is_alive(provider, browser, platform)
 

@@ -5,6 +5,7 @@ Conformance suite: oidcc-ensure-request-with-valid-pkce-succeeds.
 from __future__ import annotations
 
 import secrets
+
 import pytest
 
 from tests.protocol.helpers import (
@@ -24,12 +25,12 @@ PUBLIC = ("--public",)
 CONFIDENTIAL = ()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def public(provider):
     return provider.client(*PUBLIC)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def confidential(provider):
     return provider.client(*CONFIDENTIAL)
 

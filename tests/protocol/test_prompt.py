@@ -32,12 +32,12 @@ PLATFORM = ()
 CONSENTED = ("--basis", "consent")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def platform(provider):
     return provider.client(*PLATFORM)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def consented(provider):
     return provider.client(*CONSENTED)
 
@@ -160,6 +160,15 @@ def test_prompt_consent_shows_the_consent_page(provider, browser, user, platform
 def test_consent_basis_client_asks_and_allow_gives_a_code(provider, browser, user, consented):
     login = sign_in(provider, browser, consented, user, consent="allow")
     verify_id_token(provider, login.id_token, consented["client_id"], nonce=login.nonce)
+
+
+def test_consent_answer_is_a_303(provider, browser, user, consented):
+    page = browser.get(authorize_url(provider, consented))
+    page = browser.login(page, user)
+    form = consent_form(page)
+    assert form is not None
+    answer = browser.send(page, form, button=("decision", "allow"))
+    assert answer.status_code == 303
 
 
 def test_consent_denied_is_access_denied_with_state_and_iss(provider, browser, user, consented):

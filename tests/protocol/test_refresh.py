@@ -13,9 +13,9 @@ from authlib.integrations.base_client import OAuthError
 from tests.protocol.helpers import (
     assert_oauth_error,
     introspect,
+    refresh,
     relying_party,
     sign_in,
-    token_request,
     userinfo,
     verify_id_token,
 )
@@ -30,14 +30,9 @@ ONLINE = ()
 SCOPE = "openid profile offline_access"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def offline(provider):
     return provider.client(*OFFLINE)
-
-
-def refresh(provider, client: dict, refresh_token: str, **extra):
-    return token_request(provider, dict({"grant_type": "refresh_token", "refresh_token": refresh_token}, **extra),
-                         client)
 
 
 def test_offline_access_gives_a_refresh_token(provider, browser, user, offline):

@@ -12,6 +12,7 @@ import pytest
 from tests.protocol.helpers import (
     assert_oauth_error,
     introspect,
+    refresh,
     sign_in,
     token_request,
     userinfo,
@@ -23,12 +24,12 @@ PUBLIC = OWNER + ("--public",)
 SCOPE = "openid profile offline_access"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def owner(provider):
     return provider.client(*OWNER)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stranger(provider):
     return provider.client(*STRANGER)
 
@@ -44,10 +45,6 @@ def revoke(provider, client: dict, token: str, hint: str | None = None):
     if hint:
         data["token_type_hint"] = hint
     return token_request(provider, data, client, url="/revoke")
-
-
-def refresh(provider, client: dict, refresh_token: str):
-    return token_request(provider, {"grant_type": "refresh_token", "refresh_token": refresh_token}, client)
 
 
 # --- introspection ---------------------------------------------------------------------------------------------

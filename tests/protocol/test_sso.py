@@ -13,25 +13,26 @@ from http.cookies import SimpleCookie
 import pytest
 
 from tests.protocol.helpers import (
+    SSO_COOKIE,
     Browser,
     authorize_url,
     login_form,
     redeem,
     sign_in,
     verify_id_token,
+    without_csrf,
 )
 
-SSO_COOKIE = "leerid_sso"
 FIRST = ()
 SECOND = ()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def first(provider):
     return provider.client(*FIRST)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def second(provider):
     return provider.client(*SECOND)
 
@@ -43,14 +44,6 @@ def set_cookies(response) -> dict[str, SimpleCookie]:
         jar.load(header)
         cookies.update({name: morsel for name, morsel in jar.items()})
     return cookies
-
-
-def post_login(browser, page, user, password=None):
-    """Submit the login form without following the answer: the raw response to the POST."""
-    form = login_form(page)
-    assert form is not None
-    data = dict(form.fields, username=user["username"], password=password or user["password"])
-    return browser.http.post(str(page.url.join(form.action)), data=data)
 
 
 def test_second_platform_gets_a_code_without_a_login_form(provider, browser, user, first, second):
@@ -68,7 +61,7 @@ def test_second_platform_gets_a_code_without_a_login_form(provider, browser, use
 
 def test_sso_cookie_is_httponly_and_samesite_lax(provider, browser, user, first):
     page = browser.get(authorize_url(provider, first))
-    response = post_login(browser, page, user)
+    response = browser.send_login(page, user["username"], user["password"])
     cookie = set_cookies(response)[SSO_COOKIE]
     assert cookie["httponly"]
     assert cookie["samesite"].lower() == "lax"
@@ -89,7 +82,7 @@ def test_form_cookie_is_httponly_and_samesite_lax(provider, browser, first):
 def test_login_post_answers_303(provider, browser, user, first):
     """SECURITY.md / RFC 9700 §4.12: a 307 would make the browser post the password on to the platform."""
     page = browser.get(authorize_url(provider, first))
-    assert post_login(browser, page, user).status_code == 303
+    assert browser.send_login(page, user["username"], user["password"]).status_code == 303
 
 
 def test_session_identifier_changes_at_every_login(provider, browser, user, first):
@@ -127,18 +120,27 @@ def test_interaction_is_bound_to_its_browser(provider, browser, user, first):
         stolen = other.get(str(page.url))
         assert stolen.status_code == 400
         assert login_form(stolen) is None
-        form = login_form(page)
-        posted = other.http.post(str(page.url.join(form.action)),
-                                 data=dict(form.fields, username=user["username"], password=user["password"]))
+        posted = other.send_login(page, user["username"], user["password"])  # the form of the first browser
         assert posted.status_code == 400
         assert not other.cookie(SSO_COOKIE)
 
 
+def test_a_finished_interaction_cannot_be_resumed_again(provider, browser, user, first):
+    """The resume URL works once: after the code was issued, going back to it issues nothing."""
+    page = browser.get(authorize_url(provider, first))
+    answer = browser.send_login(page, user["username"], user["password"])
+    resume = str(answer.url.join(answer.headers["location"]))
+    assert "/authorize/resume/" in resume
+    assert "code" in browser.callback(browser.follow(answer)).params
+    again = browser.http.get(resume)
+    assert again.status_code == 400
+    assert not again.is_redirect
+
+
 def test_login_needs_the_csrf_token(provider, browser, user, first):
     page = browser.get(authorize_url(provider, first))
-    form = login_form(page)
-    data = {"username": user["username"], "password": user["password"]}
-    response = browser.http.post(str(page.url.join(form.action)), data=data)
+    response = browser.send(page, without_csrf(login_form(page)), username=user["username"],
+                            password=user["password"])
     assert response.status_code == 400
     assert not browser.cookie(SSO_COOKIE)
 
@@ -150,7 +152,7 @@ def test_wrong_password_and_unknown_user_look_the_same(provider, school, first):
                                                                           "Wrong-password-1")):
         with Browser(provider) as browser:
             page = browser.get(authorize_url(provider, first))
-            response = post_login(browser, page, {"username": username, "password": password})
+            response = browser.send_login(page, username, password)
             assert response.status_code == 401
             assert login_form(response) is not None, "the login form again"
             assert not browser.cookie(SSO_COOKIE)

@@ -15,6 +15,7 @@ import json
 import pytest
 
 from tests.protocol.helpers import (
+    Browser,
     b64url,
     relying_party,
     sign_in,
@@ -27,7 +28,7 @@ PLATFORM = ("--scope", "openid", "--scope", "profile", "--scope", "email",
             *(arg for name in ATTRIBUTES for arg in ("--attribute", name)))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def platform(provider):
     return provider.client(*PLATFORM)
 
@@ -37,9 +38,11 @@ def person(provider, school):
     return provider.user(school=school, email="lotte.peeters@school.example")
 
 
-@pytest.fixture
-def login(provider, browser, person, platform):
-    return sign_in(provider, browser, platform, person, scope="openid profile email")
+@pytest.fixture(scope="module")
+def login(provider, person, platform):
+    """One login for the read-only tests of this file (none of them revokes its tokens)."""
+    with Browser(provider) as browser:
+        return sign_in(provider, browser, platform, person, scope="openid profile email")
 
 
 def assert_bearer_challenge(response, error: str | None = None) -> None:
@@ -48,6 +51,18 @@ def assert_bearer_challenge(response, error: str | None = None) -> None:
     assert challenge.lower().startswith("bearer"), challenge
     if error:
         assert f'error="{error}"' in challenge, challenge
+
+
+def assert_refused_for_lack_of_a_person(response) -> None:
+    """RFC 6750 §3.1 / OIDC Core §5.3.3: 401 invalid_token, or 403 insufficient_scope; either with its Bearer
+    challenge in WWW-Authenticate."""
+    if response.status_code == 401:
+        assert_bearer_challenge(response)
+        return
+    assert response.status_code == 403, (response.status_code, response.text[:200])
+    challenge = response.headers.get("www-authenticate", "")
+    assert challenge.lower().startswith("bearer") and 'error="insufficient_scope"' in challenge, \
+        f"403 without its Bearer challenge: {challenge!r} {response.text[:200]}"
 
 
 def test_get_with_authorization_header(provider, login, person, platform):
@@ -158,8 +173,14 @@ def test_id_token_is_not_an_access_token(provider, login):
 def test_client_credentials_token_gets_no_userinfo(provider, platform):
     """OIDC Core §5.3: UserInfo returns claims about an authenticated End-User; a client's own token has none."""
     token = relying_party(provider, platform, scope="openid").fetch_token(grant_type="client_credentials")
-    response = userinfo(provider, token["access_token"])
-    assert response.status_code in (401, 403), (response.status_code, response.text)
+    assert_refused_for_lack_of_a_person(userinfo(provider, token["access_token"]))
+
+
+def test_token_without_openid_scope_gets_no_userinfo(provider, browser, person, platform):
+    """OIDC Core §5.3: UserInfo serves tokens of an OpenID request; a plain OAuth request has none to give."""
+    login = sign_in(provider, browser, platform, person, scope="profile")
+    assert "id_token" not in login.token, "no openid scope, no ID token"
+    assert_refused_for_lack_of_a_person(userinfo(provider, login.access_token))
 
 
 def test_wrong_scheme(provider, login):

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("idp", "clients", "mandates", "config", "migrations", "examples")
 DOMAIN = [
     "idp/accounts.py", "idp/tokens.py", "idp/keys.py", "idp/codes.py", "idp/login.py", "idp/sessions.py",
-    "idp/ephemeral.py", "idp/crypto.py", "idp/db.py",
+    "idp/ephemeral.py", "idp/crypto.py", "idp/db.py", "idp/audit.py",
     "clients/models.py", "clients/service.py", "clients/subjects.py",
 ]
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mandates").glob("*.py"))

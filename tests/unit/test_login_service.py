@@ -2,7 +2,7 @@
 (DESIGN.md Authentication: a throttled attempt is refused even with the right secret)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -37,6 +37,19 @@ class FakeStore:
         self.counts.clear()
 
 
+class FakeAudit:
+    """The audit log's `record`, kept in a list."""
+
+    def __init__(self):
+        self.events: list[tuple[str, dict]] = []
+
+    def record(self, event: str, **fields) -> None:
+        self.events.append((event, fields))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+
 @pytest.fixture
 def passwords():
     return Passwords(**FAST)
@@ -48,13 +61,22 @@ def store():
 
 
 @pytest.fixture
+def audit():
+    return FakeAudit()
+
+
+@pytest.fixture
 def accounts(memory_db, passwords):
     return AccountService(memory_db, passwords)
 
 
 @pytest.fixture
-def login(memory_db, store, passwords):
-    return LoginService(memory_db, store, passwords, max_failures=5, max_failures_per_source=20, window=WINDOW)
+def login(memory_db, store, passwords, audit):
+    return service(memory_db, store, passwords, audit)
+
+
+def service(db, store, passwords, audit) -> LoginService:
+    return LoginService(db, store, passwords, audit, max_failures=5, max_failures_per_source=20, window=WINDOW)
 
 
 @pytest.fixture
@@ -125,16 +147,24 @@ def test_successful_logins_do_not_use_up_the_source(login, lotte):
 
 def test_disabled_account_cannot_log_in(login, lotte, memory_db):
     with memory_db.transaction() as session:
-        AccountRepository(session).find_by_username(lotte).disabled_at = datetime.now(timezone.utc)
+        AccountRepository(session).find_by_username(lotte).disabled_at = datetime.now(UTC)
     with pytest.raises(InvalidCredentials):
         login.password(lotte, "Lotte-pw-123", "10.0.0.1")
 
 
-def test_old_hash_is_upgraded_at_login(memory_db, store, lotte):
+def test_old_hash_is_upgraded_at_login(memory_db, store, audit, lotte):
     stronger = Passwords(memory_kib=2048, time_cost=2, parallelism=1)
-    service = LoginService(memory_db, store, stronger, max_failures=5, max_failures_per_source=20, window=WINDOW)
-    assert service.password(lotte, "Lotte-pw-123", "10.0.0.1").account_id
+    assert service(memory_db, store, stronger, audit).password(lotte, "Lotte-pw-123", "10.0.0.1").account_id
     with memory_db.read() as session:
         stored = AccountRepository(session).find_by_username(lotte).password_hash
     assert not stronger.needs_rehash(stored)
     assert stronger.verify(stored, "Lotte-pw-123")
+
+
+def test_logins_and_failures_are_audited(login, lotte, audit):
+    account_id = login.password(lotte, "Lotte-pw-123", "10.0.0.1").account_id
+    with pytest.raises(InvalidCredentials):
+        login.password(lotte, "wrong-password", "10.0.0.1")
+    assert audit.names() == ["login", "login_failed"]
+    assert all(fields["actor_id"] == account_id for _, fields in audit.events)
+    assert "wrong-password" not in repr(audit.events), "no secret in the audit log"
