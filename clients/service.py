@@ -18,7 +18,7 @@ from idp import audit
 from idp.crypto import sha256_hex
 from idp.db import Database
 
-SCOPES = ("openid", "profile", "email", "offline_access")
+SCOPES = ("openid", "profile", "email", "school", "age", "birthdate", "offline_access")
 ATTRIBUTES = ("given_name", "family_name", "name", "email", "birthdate", "roles", "school", "schools", "class",
               "preferred_username", "age_band")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")

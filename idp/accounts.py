@@ -6,35 +6,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import (
-    Boolean,
-    Date,
-    ForeignKey,
-    Integer,
-    String,
-    UniqueConstraint,
-    select,
-)
+from sqlalchemy import Date, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from idp import audit
 from idp.crypto import Passwords
 from idp.db import Base, Database, UtcDateTime, utcnow
+from idp.directory import LEVELS, Membership, School, SchoolClass, school_year
 from idp.errors import Duplicate, InvalidInput, NotFound
 
 ROLES = ("pupil", "teacher", "staff", "parent")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
 SCHOOL_NUMBER = re.compile(r"^[0-9]{1,10}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class School(Base):
-    __tablename__ = "schools"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(16), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    created_at = mapped_column(UtcDateTime, default=utcnow)
 
 
 class Account(Base):
@@ -50,27 +34,12 @@ class Account(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     created_at = mapped_column(UtcDateTime, default=utcnow)
     disabled_at = mapped_column(UtcDateTime, nullable=True)
-    memberships: Mapped[list[Membership]] = relationship(back_populates="account", lazy="selectin")
+    memberships: Mapped[list[Membership]] = relationship(back_populates="account", lazy="selectin",
+                                                         order_by="Membership.valid_from")
 
     @property
     def name(self) -> str:
         return f"{self.given_name} {self.family_name}"
-
-
-class Membership(Base):
-    """A person at a school in a role, optionally in a class; `is_admin` makes staff a school administrator."""
-
-    __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("account_id", "school_id", "role", name="uq_membership"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
-    role: Mapped[str] = mapped_column(String(16))
-    class_name: Mapped[str | None] = mapped_column(String(64))
-    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    account: Mapped[Account] = relationship(back_populates="memberships")
-    school: Mapped[School] = relationship(lazy="joined")
 
 
 @dataclass(frozen=True)
@@ -106,6 +75,16 @@ class AccountRepository:
     def schools(self) -> list[School]:
         return list(self.session.scalars(select(School).order_by(School.number)))
 
+    def school_class(self, school: School, name: str, on: date | None = None) -> SchoolClass:
+        """The class of that name at the school in the school year of `on` (today), made when new."""
+        year = school_year(on or date.today())
+        found = self.session.scalar(select(SchoolClass).where(
+            SchoolClass.school_id == school.id, SchoolClass.school_year == year, SchoolClass.name == name))
+        if found is None:
+            found = SchoolClass(school=school, school_year=year, name=name)
+            self.session.add(found)
+        return found
+
     def find_school(self, number: str) -> School | None:
         return self.session.scalar(select(School).where(School.number == number))
 
@@ -115,8 +94,10 @@ class AccountService:
         self.db = db
         self.passwords = passwords
 
-    def create_school(self, number: str, name: str) -> School:
+    def create_school(self, number: str, name: str, level: str | None = None) -> School:
         number, name = number.strip(), name.strip()
+        if level is not None and level not in LEVELS:
+            raise InvalidInput(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
         if not SCHOOL_NUMBER.match(number):
             raise InvalidInput(f"school number must be digits (instellingsnummer), got {number!r}")
         if not name or len(name) > 200:
@@ -124,7 +105,7 @@ class AccountService:
         with self.db.transaction() as session:
             if AccountRepository(session).find_school(number):
                 raise Duplicate(f"school {number} already exists")
-            school = School(number=number, name=name)
+            school = School(number=number, name=name, level=level)
             session.add(school)
             session.flush()
             audit.record(session, "school_created", school_id=school.id, detail={"number": number})
@@ -149,8 +130,9 @@ class AccountService:
             )
             session.add(account)
             if school is not None:
+                school_class = repo.school_class(school, new.class_name) if new.class_name else None
                 account.memberships.append(Membership(
-                    school=school, role=new.role, class_name=new.class_name, is_admin=new.school_admin,
+                    school=school, role=new.role, school_class=school_class, is_admin=new.school_admin,
                 ))
             session.flush()
             audit.record(session, "account_created", subject_id=account.id,
@@ -211,5 +193,7 @@ class AccountService:
             raise InvalidInput("birthdate lies in the future")
         if new.school_admin and (new.role not in ("staff", "teacher") or not new.school):
             raise InvalidInput("--school-admin needs --role staff (or teacher) and --school")
+        if new.class_name is not None and not (0 < len(new.class_name.strip()) <= 64):
+            raise InvalidInput("class name must be 1 to 64 characters")
         if new.class_name and not new.school:
             raise InvalidInput("--class needs --school")

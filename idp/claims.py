@@ -1,24 +1,48 @@
 """Which attributes a client receives as claims; one function serves ID token, userinfo and introspection."""
 from __future__ import annotations
 
+from datetime import date
+
 from authlib.oauth2.rfc6749 import scope_to_list
 
 from idp.accounts import Account
 
-# What each scope asks for (OIDC Core §5.4); a client receives only what its release policy also lists.
+# What each scope asks for (OIDC Core §5.4, and leerID's own); a client receives only what its release
+# policy also lists.
 SCOPE_CLAIMS = {
     "profile": ("given_name", "family_name", "name", "preferred_username"),
     "email": ("email",),
+    "school": ("school", "schools", "class", "roles"),
+    "age": ("age_band",),
+    "birthdate": ("birthdate",),
 }
 
 
-def attribute_values(account: Account) -> dict:
+def age_band(birthdate: date | None, today: date) -> str | None:
+    if birthdate is None:
+        return None
+    age = today.year - birthdate.year - ((today.month, today.day) < (birthdate.month, birthdate.day))
+    return "under_13" if age < 13 else "13_to_17" if age < 18 else "adult"
+
+
+def attribute_values(account: Account, today: date | None = None) -> dict:
+    """Every attribute of the person as DESIGN.md names it, from the account and its current memberships."""
+    today = today or date.today()
+    current = [m for m in account.memberships if m.current(today)]
+    schools = list({m.school.number: m.school for m in current}.values())
+    in_class = next((m.school_class for m in current if m.school_class is not None), None)
     return {
         "given_name": account.given_name,
         "family_name": account.family_name,
         "name": account.name,
         "preferred_username": account.username,
         "email": account.email,
+        "birthdate": account.birthdate.isoformat() if account.birthdate else None,
+        "age_band": age_band(account.birthdate, today),
+        "roles": sorted({account.role} | {m.role for m in current}),
+        "school": schools[0].as_claim() if schools else None,
+        "schools": [s.as_claim() for s in schools] or None,
+        "class": in_class.as_claim() if in_class else None,
     }
 
 

@@ -98,17 +98,19 @@ def schools():
 @schools.command("create")
 @click.option("--number", required=True, help="The instellingsnummer.")
 @click.option("--name", required=True)
+@click.option("--level", help="basis, secundair, volwassenen or hoger")
 @json_option
-def schools_create(number, name, as_json):
-    school = container().accounts.create_school(number, name)
-    emit({"id": school.id, "number": school.number, "name": school.name}, as_json,
+def schools_create(number, name, level, as_json):
+    school = container().accounts.create_school(number, name, level)
+    emit({"id": school.id, "number": school.number, "name": school.name, "level": school.level}, as_json,
          f"school {school.number} {school.name}")
 
 
 @schools.command("list")
 @json_option
 def schools_list(as_json):
-    found = [{"id": s.id, "number": s.number, "name": s.name} for s in container().accounts.schools()]
+    found = [{"id": s.id, "number": s.number, "name": s.name, "level": s.level}
+             for s in container().accounts.schools()]
     emit({"schools": found}, as_json, "\n".join(f"{s['number']}  {s['name']}" for s in found) or "no schools")
 
 
@@ -149,7 +151,9 @@ def account_summary(account) -> dict:
         "birthdate": account.birthdate.isoformat() if account.birthdate else None,
         "active": account.disabled_at is None,
         "memberships": [{"school": m.school.number, "school_name": m.school.name, "role": m.role,
-                         "class": m.class_name, "school_admin": m.is_admin} for m in account.memberships],
+                         "class": m.class_name, "school_admin": m.is_admin, "valid_from": m.valid_from.isoformat(),
+                         "valid_until": m.valid_until.isoformat() if m.valid_until else None}
+                        for m in account.memberships],
     }
 
 

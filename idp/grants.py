@@ -30,7 +30,7 @@ CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_ke
 ALL_METHODS = CONFIDENTIAL_METHODS + ["none"]
 ASSERTION_ALGORITHMS = ["ES256", "RS256", "PS256"]
 MAX_ASSERTION_LIFETIME = 3600 + 60  # an hour (Authlib's client default) and some clock skew
-PERSON_SCOPES = ("openid", "profile", "email", "offline_access")
+PERSON_SCOPES = ("openid", "profile", "email", "school", "age", "birthdate", "offline_access")
 
 
 def _container(grant_or_endpoint):

@@ -54,13 +54,12 @@ class KeyRing:
     it signed has expired.
     """
 
-    CACHE_SECONDS = 30
-
-    def __init__(self, db: Database, vault: Vault, max_token_lifetime: int):
+    def __init__(self, db: Database, vault: Vault, max_token_lifetime: int, cache_seconds: int = 30):
         self.db = db
         self.vault = vault
+        self.cache_seconds = cache_seconds
         self.keep = timedelta(seconds=max_token_lifetime + 60)
-        self.lead = timedelta(seconds=2 * self.CACHE_SECONDS + 5)
+        self.lead = timedelta(seconds=2 * cache_seconds + 5)
         self._lock = threading.Lock()
         self._loaded_at = 0.0
         self._signers: dict[str, Signer] = {}
@@ -113,10 +112,10 @@ class KeyRing:
         return self._verify
 
     def _refresh(self) -> None:
-        if time.monotonic() - self._loaded_at < self.CACHE_SECONDS:
+        if time.monotonic() - self._loaded_at < self.cache_seconds:
             return
         with self._lock:
-            if time.monotonic() - self._loaded_at < self.CACHE_SECONDS:
+            if time.monotonic() - self._loaded_at < self.cache_seconds:
                 return
             self._load()
 

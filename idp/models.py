@@ -6,5 +6,6 @@ def load_all() -> None:
     import clients.subjects  # noqa: F401
     import idp.accounts  # noqa: F401
     import idp.audit  # noqa: F401
+    import idp.directory  # noqa: F401
     import idp.keys  # noqa: F401
     import idp.tokens  # noqa: F401

@@ -9,6 +9,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, scope_to_list
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import request as flask_request
 
+from clients.service import ATTRIBUTES, SCOPES
 from idp.crypto import random_token
 from idp.grants import (
     ALL_METHODS,
@@ -136,7 +137,7 @@ def discovery(settings) -> dict:
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
         "end_session_endpoint": f"{issuer}/logout",
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -149,7 +150,7 @@ def discovery(settings) -> dict:
         "introspection_endpoint_auth_methods_supported": [m for m in ALL_METHODS if m != "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "sid", "nonce",
-                             "given_name", "family_name", "name", "preferred_username", "email"],
+                             *ATTRIBUTES],
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

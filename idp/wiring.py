@@ -53,7 +53,7 @@ class Container:
     @cached_property
     def keys(self) -> KeyRing:
         s = self.settings
-        return KeyRing(self.db, self.vault, max(s.access_token_ttl, s.id_token_ttl))
+        return KeyRing(self.db, self.vault, max(s.access_token_ttl, s.id_token_ttl), s.key_cache_seconds)
 
     @cached_property
     def clients(self) -> ClientRegistry:

@@ -49,6 +49,13 @@ def fresh_database(workdir: Path):
         admin.dispose()
 
 
+def worker_redis(url: str) -> str:
+    """A Redis database of its own for each xdist worker, so that their rate-limit counters never meet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{1 + int(worker) % 15 if worker.isdigit() else 1}"
+
+
 class LiveProvider:
     def __init__(self, workdir: Path, database_url: str, extra_env: dict | None = None):
         self.workdir = workdir
@@ -57,8 +64,9 @@ class LiveProvider:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEERID_")}
         env.update(LEERID_ISSUER=self.issuer, LEERID_DATABASE_URL=database_url, LEERID_VAR_DIR=str(workdir / "var"),
                    NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        env["LEERID_KEY_CACHE_SECONDS"] = "2"  # a rotated key signs within seconds, not a minute
         if os.environ.get("LEERID_TEST_REDIS_URL"):
-            env["LEERID_REDIS_URL"] = os.environ["LEERID_TEST_REDIS_URL"]
+            env["LEERID_REDIS_URL"] = worker_redis(os.environ["LEERID_TEST_REDIS_URL"])
         env.update(extra_env or {})
         self.env = env
         self.proc: subprocess.Popen | None = None

@@ -31,7 +31,7 @@ from tests.protocol.helpers import (
 
 ES256 = ()
 RS256 = ("--id-token-alg", "RS256")
-PUBLISH_WITHIN = 120  # the provider reloads its keys every 30 s; generous for a loaded CI machine
+PUBLISH_WITHIN = 120  # the test provider reloads its keys every 2 s; generous for a loaded CI machine
 
 
 def published_kids(provider) -> set[str]:

@@ -1,0 +1,78 @@
+"""The school directory: schools, school years, classes and memberships (history kept)."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.db import Base, UtcDateTime, utcnow
+
+LEVELS = ("basis", "secundair", "volwassenen", "hoger")
+
+
+def school_year(on: date) -> int:
+    """The school year `on` falls in, named by the year it starts (1 September – 31 August)."""
+    return on.year if on.month >= 9 else on.year - 1
+
+
+def school_year_label(start: int) -> str:
+    return f"{start}-{start + 1}"
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)  # instellingsnummer
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str | None] = mapped_column(String(16))
+    created_at = mapped_column(UtcDateTime, default=utcnow)
+
+    def as_claim(self) -> dict:
+        return {"number": self.number, "name": self.name}
+
+
+class SchoolClass(Base):
+    __tablename__ = "classes"
+    __table_args__ = (UniqueConstraint("school_id", "school_year", "name", name="uq_class"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    school_year: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    grade: Mapped[int | None] = mapped_column(Integer)
+    school: Mapped[School] = relationship(lazy="joined")
+
+    def as_claim(self) -> dict:
+        return {"name": self.name, "grade": self.grade, "school_year": school_year_label(self.school_year)}
+
+
+class Membership(Base):
+    """A person at a school in a role from one day to another, optionally in a class.
+
+    A change (another class, leaving) ends the row and starts a new one, so history is kept.
+    `is_admin` makes a staff member an administrator of that school.
+    """
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"), index=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_id: Mapped[str | None] = mapped_column(String(64))  # the school software's id of the person
+    valid_from: Mapped[date] = mapped_column(Date, default=date.today)
+    valid_until: Mapped[date | None] = mapped_column(Date)  # the last day (inclusive); None: open-ended
+    account = relationship("Account", back_populates="memberships")
+    school: Mapped[School] = relationship(lazy="joined")
+    school_class: Mapped[SchoolClass | None] = relationship(lazy="joined")
+
+    def current(self, on: date) -> bool:
+        return self.valid_from <= on and (self.valid_until is None or on <= self.valid_until)
+
+    @property
+    def class_name(self) -> str | None:
+        return self.school_class.name if self.school_class else None
