@@ -217,6 +217,52 @@ def clients_create(name, redirect_uris, public, scopes, attributes, purpose, bas
                                                           if registered.client_secret else ""))
 
 
+@cli.group("import")
+def import_():
+    """Bulk imports from school software."""
+
+
+@import_.command("roster")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--school", required=True, help="The school's number.")
+@click.option("--dry-run", is_flag=True, help="Check and count, but write nothing.")
+@click.option("--as-of", help="The day the roster takes effect (YYYY-MM-DD; default today).")
+@json_option
+def import_roster(file, school, dry_run, as_of, as_json):
+    """One row per person; see the column list in idp/roster.py (and the README)."""
+    from rich.progress import Progress
+
+    from idp.roster import parse
+    from idp.roster_import import RosterImporter
+
+    raw = file.read_bytes()
+    total = len(parse(raw).rows) if not as_json else 0
+    importer = RosterImporter(container().db)
+    with Progress(disable=as_json, transient=True, console=rich_stderr()) as bar:
+        task = bar.add_task("importeren / importing", total=total)
+        report = importer.run(school, raw, dry_run=dry_run, today=parse_date(as_of, "--as-of"),
+                              progress=lambda n: bar.advance(task, n))
+    emit_report(report, as_json)
+
+
+def rich_stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def emit_report(report, as_json: bool) -> None:
+    counts = {k: getattr(report, k) for k in ("rows", "created", "matched", "moved", "updated", "unchanged", "ended")}
+    problems = [{"line": r.line, "reason": r.reason} for r in report.rejected]
+    held = [{"line": r.line, "reason": r.reason} for r in report.uncertain]
+    result = dict(counts, school=report.school, dry_run=report.dry_run, rejected=problems, uncertain=held)
+    lines = [("dry run, nothing written: " if report.dry_run else "") +
+             ", ".join(f"{v} {k}" for k, v in counts.items())]
+    lines += [f"line {p['line']}: rejected: {p['reason']}" for p in problems]
+    lines += [f"line {p['line']}: held for review: {p['reason']}" for p in held]
+    emit(result, as_json, "\n".join(lines))
+
+
 @cli.group()
 def keys():
     """The provider's signing keys."""

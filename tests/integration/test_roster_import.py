@@ -1,0 +1,122 @@
+"""`leerid import roster`: a school's CSV export in, once; again without change; next year moved on."""
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+import pytest
+
+HEADER = "extern_id;voornaam;familienaam;geboortedatum;rol;klas;leerjaar;e-mail;ouder_e-mail"
+
+
+def roster(path, rows: list[str], header: str = HEADER, encoding: str = "utf-8-sig", sep: str = ";"):
+    text = "\n".join([header.replace(";", sep)] + [r.replace(";", sep) for r in rows]) + "\n"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def tag() -> str:
+    return secrets.token_hex(3)
+
+
+@pytest.fixture
+def school(leerid):
+    return leerid.school()
+
+
+def imported(leerid, path, school, *extra) -> dict:
+    return leerid.cli("import", "roster", str(path), "--school", school, *extra)
+
+
+def test_import_reports_every_rejected_row_and_reimport_changes_nothing(leerid, school, tmp_path):
+    t = tag()
+    path = roster(tmp_path / "r.csv", [
+        f"{t}1;Anaïs;Van den Broeck;03/04/2016;leerling;4A;4;;mama@example.be papa@example.be",
+        f"{t}2;Jonas;Peeters{t};2015-02-01;leerling;5B;5;;",
+        f"{t}3;An;Jacobs{t};1980-05-05;leerkracht;;;an{t}@school.example;",
+        f"{t}4;Bad;Date;31/02/2015;leerling;4A;;;",
+        f"{t}5;No;Class;2015-01-01;leerling;;;;",
+        f"{t}6;Odd;Role;2015-01-01;directeur;;;;",
+    ])
+    first = imported(leerid, path, school)
+    assert (first["created"], first["unchanged"]) == (3, 0)
+    assert [(r["line"], r["reason"].split()[0]) for r in first["rejected"]] == [(5, "birthdate"), (6, "a"), (7, "role")]
+    shown = leerid.cli("users", "show", f"jonas.peeters{t}")
+    assert [(m["school"], m["class"]) for m in shown["memberships"]] == [(school, "5B")]
+    before = leerid.counts()
+    again = imported(leerid, path, school)
+    assert (again["created"], again["moved"], again["ended"], again["unchanged"]) == (0, 0, 0, 3)
+    assert leerid.counts() == before, "re-importing the same file changes nothing"
+
+
+def test_usernames_are_readable_without_diacritics_and_unique(leerid, school, tmp_path):
+    t = tag()
+    path = roster(tmp_path / "r.csv", [f"{t}1;Zoë;Ünal{t};2016-01-01;leerling;3A;;;",
+                                       f"{t}2;Zoë;Ünal{t};2017-01-01;leerling;2A;;;"])
+    assert imported(leerid, path, school)["created"] == 2
+    assert leerid.cli("users", "show", f"zoe.unal{t}")["birthdate"] == "2016-01-01"
+    assert leerid.cli("users", "show", f"zoe.unal{t}2")["birthdate"] == "2017-01-01"
+
+
+def test_dry_run_writes_nothing(leerid, school, tmp_path):
+    path = roster(tmp_path / "r.csv", [f"{tag()};Lien;Maes{tag()};2016-01-01;leerling;3A;;;"])
+    before = leerid.counts()
+    report = imported(leerid, path, school, "--dry-run")
+    assert report["created"] == 1 and report["dry_run"] is True
+    assert leerid.counts() == before
+
+
+@pytest.mark.parametrize("header, rows, reason", [
+    ("voornaam;familienaam;rol", ["A;B;leerling"], "lacks the column"),
+    (HEADER, ["X1;A;B;2016-01-01;leerling;3A;;;", "X1;C;D;2016-01-01;leerling;3A;;;"], "also stands on line"),
+    ("", [], "empty"),
+], ids=["missing-columns", "duplicate-external-id", "empty"])
+def test_a_file_rejected_as_a_whole_writes_nothing(leerid, school, tmp_path, header, rows, reason):
+    path = roster(tmp_path / "r.csv", rows, header=header)
+    before = leerid.counts()
+    proc = leerid.run("import", "roster", str(path), "--school", school, check=False)
+    assert proc.returncode != 0 and reason in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert leerid.counts() == before
+
+
+@pytest.mark.parametrize("encoding, sep", [("utf-8", ","), ("utf-8-sig", ";"), ("latin-1", ";")])
+def test_excel_exports_in_every_usual_encoding(leerid, school, tmp_path, encoding, sep):
+    t = tag()
+    path = roster(tmp_path / "r.csv", [f"{t};Anaïs;Dupré{t};2016-01-01;leerling;3A;;;"], encoding=encoding, sep=sep)
+    assert imported(leerid, path, school)["created"] == 1
+    assert leerid.cli("users", "show", f"anais.dupre{t}")["given_name"] == "Anaïs"
+
+
+def test_next_years_roster_moves_pupils_and_ends_who_left(leerid, school, tmp_path):
+    t = tag()
+    this_year = roster(tmp_path / "now.csv", [f"{t}1;Mila;Claes{t};2016-01-01;leerling;4A;4;;",
+                                              f"{t}2;Noah;Claes{t};2015-01-01;leerling;6A;6;;"])
+    imported(leerid, this_year, school)
+    start = date.today().year + 1
+    next_year = roster(tmp_path / "next.csv", [f"{t}1;Mila;Claes{t};2016-01-01;leerling;5A;5;;"])
+    report = imported(leerid, next_year, school, "--as-of", f"{start}-09-01")
+    assert (report["moved"], report["ended"]) == (1, 1)
+    mila = leerid.cli("users", "show", f"mila.claes{t}")
+    assert [(m["class"], m["valid_until"]) for m in mila["memberships"]] == [("4A", f"{start}-08-31"), ("5A", None)]
+    noah = leerid.cli("users", "show", f"noah.claes{t}")
+    assert noah["active"] is True and noah["memberships"][0]["valid_until"] == f"{start}-08-31"
+
+
+def test_a_pupil_arriving_from_another_school_keeps_one_leerid(leerid, school, tmp_path):
+    t, other = tag(), leerid.school()
+    imported(leerid, roster(tmp_path / "a.csv", [f"A{t};Elias;Wouters{t};2014-06-01;leerling;6B;;;"]), school)
+    report = imported(leerid, roster(tmp_path / "b.csv", [f"B{t};Elias;Wouters{t};01/06/2014;leerling;1A;;;"]), other)
+    assert (report["matched"], report["created"]) == (1, 0)
+    elias = leerid.cli("users", "show", f"elias.wouters{t}")
+    current = [m["school"] for m in elias["memberships"] if m["valid_until"] is None]
+    assert current == [other], "a pupil belongs to one school at a time"
+
+
+def test_uncertain_match_is_held_for_review(leerid, school, tmp_path):
+    t = tag()
+    for number in (1, 2):  # two existing leerIDs with the same name and birthdate
+        leerid.cli("users", "create", "--username", f"x{t}{number}", "--password", "Wachtwoord-1",
+                   "--given-name", "Sara", "--family-name", f"Smet{t}", "--role", "pupil", "--birthdate", "2015-05-05")
+    report = imported(leerid, roster(tmp_path / "r.csv", [f"{t};Sara;Smet{t};2015-05-05;leerling;4A;;;"]), school)
+    assert report["created"] == report["matched"] == 0
+    assert [r["line"] for r in report["uncertain"]] == [2]
