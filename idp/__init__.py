@@ -128,8 +128,9 @@ def _register_hooks(app: Flask, settings: Settings) -> None:
             or request.path.startswith("/.well-known")
 
     @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(OperationalError)
     def unavailable(exc):
-        log.error("store unavailable: %s", exc)
+        log.error("store unavailable: %s", type(exc).__name__)
         if wants_json():
             return {"error": "temporarily_unavailable",
                     "error_description": "The service is temporarily unavailable"}, 503
@@ -155,9 +156,15 @@ def _register_hooks(app: Flask, settings: Settings) -> None:
 
 
 def _prepare(container: Container) -> None:
-    """Signing keys and the pairwise salt exist before the first request, else the schema is missing."""
+    """Signing keys and the pairwise salt exist before the first request, else the schema is missing.
+
+    A database that cannot be reached yet does not stop the start: /readyz says so until it can.
+    """
     try:
         container.keys.ensure()
         container.subjects.ensure()
     except (OperationalError, ProgrammingError) as exc:
-        raise ConfigError("the database has no leerID schema yet: run `leerid db upgrade`") from exc
+        text = str(exc.orig).lower()
+        if any(missing in text for missing in ("no such table", "does not exist", "undefined")):
+            raise ConfigError("the database has no leerID schema yet: run `leerid db upgrade`") from exc
+        log.warning("the database cannot be reached yet; /readyz answers 503 until it can")
