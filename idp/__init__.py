@@ -87,8 +87,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp import endpoints, interaction, ops
+    from idp import activation_views, endpoints, interaction, ops
 
+    app.register_blueprint(activation_views.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(ops.bp)

@@ -179,6 +179,29 @@ def users_deactivate(username, as_json):
          f"account {account.username} deactivated")
 
 
+@users.command("letters")
+@click.option("--school", required=True, help="The school's number.")
+@click.option("--class", "class_name", help="Only this class.")
+@click.option("--all", "everyone", is_flag=True, help="Also people who already chose a password.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the printable HTML page.")
+@json_option
+def users_letters(school, class_name, everyone, output, as_json):
+    """First-login letters: a one-time activation code (14 days) per person, as a printable page."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    c = container()
+    letters = c.activation.issue_letters(school, class_name, everyone=everyone)
+    environment = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                              autoescape=select_autoescape())
+    school_row = next(s for s in c.accounts.schools() if s.number == school)
+    html = environment.get_template("letters.html").render(
+        letters=letters, school=school_row, class_name=class_name,
+        activation_url=f"{c.settings.issuer}/activeren")
+    output.write_text(html, encoding="utf-8")
+    emit({"letters": len(letters), "file": str(output)}, as_json, f"{len(letters)} letters written to {output}")
+
+
 @cli.group()
 def clients():
     """Relying parties (learning platforms)."""

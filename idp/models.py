@@ -5,6 +5,7 @@ def load_all() -> None:
     import clients.models  # noqa: F401
     import clients.subjects  # noqa: F401
     import idp.accounts  # noqa: F401
+    import idp.activation  # noqa: F401
     import idp.audit  # noqa: F401
     import idp.directory  # noqa: F401
     import idp.keys  # noqa: F401

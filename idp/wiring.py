@@ -7,6 +7,7 @@ from clients.service import ClientRegistry
 from clients.subjects import Subjects
 from config.settings import Settings
 from idp.accounts import AccountService
+from idp.activation import Activation
 from idp.audit import AuditLog
 from idp.codes import CodeStore
 from idp.crypto import Passwords, Vault
@@ -76,6 +77,10 @@ class Container:
     @cached_property
     def codes(self) -> CodeStore:
         return CodeStore(self.store, self.tokens, self.settings.code_ttl)
+
+    @cached_property
+    def activation(self) -> Activation:
+        return Activation(self.db, self.passwords)
 
     @cached_property
     def audit(self) -> AuditLog:

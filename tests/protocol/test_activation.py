@@ -1,0 +1,81 @@
+"""First login (issue: usernames and first login): a letter's one-time code leads to choosing a password."""
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from tests.protocol.helpers import Browser, parse_forms, sign_in
+
+CODE = re.compile(r'class="code">([A-Z0-9-]+)<')
+
+
+@pytest.fixture(scope="module")
+def platform(provider):
+    return provider.client()
+
+
+def import_pupil(provider, school, tmp_path) -> str:
+    tag = secrets.token_hex(3)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"extern_id;voornaam;familienaam;geboortedatum;rol;klas\n{tag};Fien;Aerts{tag};2015-03-03;"
+                      f"leerling;K{tag}\n", encoding="utf-8")
+    provider.cli("import", "roster", str(roster), "--school", school)
+    return tag
+
+
+def letters(provider, school, tmp_path, tag: str, *extra: str) -> list[str]:
+    out = tmp_path / f"letters-{secrets.token_hex(3)}.html"
+    result = provider.cli("users", "letters", "--school", school, "--class", f"K{tag}", "--output", str(out), *extra)
+    codes = CODE.findall(out.read_text())
+    assert result["letters"] == len(codes)
+    return codes
+
+
+def activate(provider, code: str, password: str, again: str | None = None):
+    with Browser(provider) as browser:
+        page = browser.get(f"{provider.issuer}/activeren")
+        form = parse_forms(page.text)[0]
+        fields = dict(form.fields, code=code, password=password, password_again=password if again is None else again)
+        return browser.http.post(f"{provider.issuer}/activeren", data=fields)
+
+
+def test_a_letter_code_sets_the_first_password_once(provider, school, platform, tmp_path):
+    tag = import_pupil(provider, school, tmp_path)
+    [code] = letters(provider, school, tmp_path, tag)
+    username = f"fien.aerts{tag}"
+    done = activate(provider, code.lower().replace("-", " "), "een-zin-die-ik-onthoud")
+    assert done.status_code == 200 and username in done.text
+    with Browser(provider) as browser:
+        login = sign_in(provider, browser, platform, {"username": username, "password": "een-zin-die-ik-onthoud"})
+    assert login.token["id_token"]
+    again = activate(provider, code, "nog-een-ander-wachtwoord")
+    assert again.status_code == 400 and "al gebruikt" in again.text
+    assert letters(provider, school, tmp_path, tag) == [], "no letter for someone who has a password"
+    assert len(letters(provider, school, tmp_path, tag, "--all")) == 1
+
+
+def test_a_new_letter_replaces_the_old_code(provider, school, tmp_path):
+    tag = import_pupil(provider, school, tmp_path)
+    [old] = letters(provider, school, tmp_path, tag)
+    [new] = letters(provider, school, tmp_path, tag)
+    assert activate(provider, old, "een-zin-die-ik-onthoud").status_code == 400
+    assert activate(provider, new, "een-zin-die-ik-onthoud").status_code == 200
+
+
+@pytest.mark.parametrize("password, again, message", [
+    ("kort", None, "minstens 8 tekens"),
+    ("een-zin-die-ik-onthoud", "een-andere-zin", "niet hetzelfde"),
+])
+def test_a_bad_password_keeps_the_code(provider, school, tmp_path, password, again, message):
+    tag = import_pupil(provider, school, tmp_path)
+    [code] = letters(provider, school, tmp_path, tag)
+    refused = activate(provider, code, password, again)
+    assert refused.status_code == 400 and message in refused.text
+    assert activate(provider, code, "een-zin-die-ik-onthoud").status_code == 200
+
+
+def test_an_unknown_code_is_refused(provider):
+    refused = activate(provider, "AAAA-BBBB-CCCC", "een-zin-die-ik-onthoud")
+    assert refused.status_code == 400 and "klopt niet" in refused.text
