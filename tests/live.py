@@ -12,7 +12,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +23,18 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 LEERID = str(Path(sys.executable).with_name("leerid"))
+
+
+def at_once(n: int, fn) -> list:
+    """Run fn() in n threads released together by a barrier; their results, in no particular order."""
+    barrier = threading.Barrier(n)
+
+    def run(_):
+        barrier.wait(timeout=60)
+        return fn()
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
 
 
 def free_port() -> int:

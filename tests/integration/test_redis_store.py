@@ -4,7 +4,6 @@ SECURITY.md: a Redis failure fails closed)."""
 from __future__ import annotations
 
 import secrets
-import threading
 
 import pytest
 import redis
@@ -15,6 +14,7 @@ from idp.errors import StoreUnavailable
 from idp.interactions import InteractionStore
 from idp.sessions import SessionStore
 from idp.tokens import AuthContext
+from tests.live import at_once
 
 THREADS = 20
 
@@ -32,26 +32,6 @@ def assert_has_ttl(store: RedisStore, kind: str, name: str, most: int) -> None:
     assert ttl != -1, f"{kind} key written without a TTL"
     assert ttl != -2, f"{kind} key missing"
     assert 0 < ttl <= most, ttl
-
-
-def at_once(n: int, fn) -> list:
-    """Run fn() in n threads released together; their results."""
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
-
-    def run():
-        barrier.wait()
-        value = fn()
-        with lock:
-            results.append(value)
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert len(results) == n
-    return results
 
 
 # --- keys ---------------------------------------------------------------------------------------------------------

@@ -11,7 +11,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from oic.oic import Client as OicClient
-from oic.oic.message import AccessTokenResponse, AuthorizationResponse, OpenIDSchema, RegistrationResponse
+from oic.oic.message import (
+    AccessTokenResponse,
+    AuthorizationResponse,
+    OpenIDSchema,
+    RegistrationResponse,
+)
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 
 from tests.protocol.helpers import (

@@ -11,11 +11,10 @@ Clients of this file:
 """
 from __future__ import annotations
 
-import threading
-
 import httpx
 import pytest
 
+from tests.live import at_once
 from tests.protocol.helpers import (
     assert_oauth_error,
     introspect,
@@ -58,26 +57,14 @@ def test_code_redeemed_by_another_client_is_burnt(provider, browser, user, offli
 def test_parallel_redemptions_have_exactly_one_winner(provider, browser, user, offline):
     n = 10
     login = sign_in(provider, browser, offline, user, scope=SCOPE, redeem=False)
-    barrier = threading.Barrier(n)
-    results: list[httpx.Response] = []
-    lock = threading.Lock()
-
-    def redeem_at_once():
+    def redeem_at_once() -> httpx.Response:
         with httpx.Client(base_url=provider.issuer, timeout=60, trust_env=False) as http:
-            barrier.wait()
-            response = http.post("/token", data={
+            return http.post("/token", data={
                 "grant_type": "authorization_code", "code": login.callback.code,
                 "redirect_uri": offline["redirect_uri"], "code_verifier": login.verifier,
             }, auth=(offline["client_id"], offline["client_secret"]))
-        with lock:
-            results.append(response)
 
-    threads = [threading.Thread(target=redeem_at_once) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert len(results) == n
+    results = at_once(n, redeem_at_once)
     winners = [r for r in results if r.status_code == 200]
     losers = [r for r in results if r.status_code != 200]
     assert len(winners) == 1, [r.status_code for r in results]

@@ -5,11 +5,11 @@ Conformance suite, Basic OP: oidcc-refresh-token (refresh works, allowed charact
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from authlib.integrations.base_client import OAuthError
 
+from tests.live import at_once
 from tests.protocol.helpers import (
     assert_oauth_error,
     introspect,
@@ -135,25 +135,13 @@ def test_parallel_refreshes_have_one_winner(provider, browser, user, offline):
     """SECURITY.md: refreshes racing each other, one winner."""
     login = sign_in(provider, browser, offline, user, scope=SCOPE)
     token, n = login.token["refresh_token"], 8
-    barrier = threading.Barrier(n)
-    results: list[int] = []
-    lock = threading.Lock()
-
-    def race():
+    def race() -> int:
         rp = relying_party(provider, offline, scope=SCOPE)
-        barrier.wait()
-        response = rp.session.post(f"{provider.issuer}/token",
-                                   data={"grant_type": "refresh_token", "refresh_token": token},
-                                   auth=(offline["client_id"], offline["client_secret"]))
-        with lock:
-            results.append(response.status_code)
+        return rp.session.post(f"{provider.issuer}/token",
+                               data={"grant_type": "refresh_token", "refresh_token": token},
+                               auth=(offline["client_id"], offline["client_secret"])).status_code
 
-    threads = [threading.Thread(target=race) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert len(results) == n
+    results = at_once(n, race)
     assert results.count(200) == 1, results
     assert all(status == 400 for status in results if status != 200), results
 
