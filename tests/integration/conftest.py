@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import redis
 from sqlalchemy import func, inspect, select, table
 
 from tests.live import LiveProvider, fresh_database
@@ -57,11 +58,17 @@ def redis_client(tmp_path):
     """The Redis the tests were given (LEERID_TEST_REDIS_URL), else a private embedded one."""
     from idp.ephemeral import connect
 
-    client = connect(os.environ.get("LEERID_TEST_REDIS_URL") or None, tmp_path / "var")
+    given = os.environ.get("LEERID_TEST_REDIS_URL") or None
+    client = connect(given, tmp_path / "var")
     try:
         client.ping()
         yield client
     finally:
+        if given is None:  # the embedded server is ours: stop it, or it outlives the test
+            try:
+                client.shutdown(nosave=True)
+            except redis.RedisError:
+                pass  # it is gone already
         client.close()
 
 
