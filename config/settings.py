@@ -50,6 +50,7 @@ class Settings:
     refresh_token_ttl: int = 30 * 24 * 3600
     session_ttl: int = 8 * 3600  # idle: every use slides it forward
     session_max_age: int = 12 * 3600  # absolute: a session never outlives this
+    leaver_grace_days: int = 90  # a leerID stays usable this long after its last membership ended
     key_cache_seconds: int = 30  # how stale a process's view of the signing keys may be
     trusted_proxies: int = 0  # how many reverse proxies set X-Forwarded-For/-Proto in front of leerID
     code_ttl: int = 60
@@ -90,6 +91,7 @@ class Settings:
             session_max_age=_int(env, "LEERID_SESSION_MAX_AGE", defaults.session_max_age),
             trusted_proxies=_int(env, "LEERID_TRUSTED_PROXIES", defaults.trusted_proxies),
             key_cache_seconds=_int(env, "LEERID_KEY_CACHE_SECONDS", defaults.key_cache_seconds),
+            leaver_grace_days=_int(env, "LEERID_LEAVER_GRACE_DAYS", defaults.leaver_grace_days),
             argon2_memory_kib=_int(env, "LEERID_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
             argon2_time_cost=_int(env, "LEERID_ARGON2_TIME_COST", defaults.argon2_time_cost),
             login_max_failures=_int(env, "LEERID_LOGIN_MAX_FAILURES", defaults.login_max_failures),

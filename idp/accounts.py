@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import Date, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -89,6 +89,18 @@ class AccountRepository:
         return self.session.scalar(select(School).where(School.number == number))
 
 
+def _disable(session: Session, account: Account, actor_id: str | None, reason: str) -> None:
+    """Deactivate inside the caller's transaction: no more logins, every refresh grant revoked, audited."""
+    from idp.tokens import RefreshToken, RevokedGrant
+
+    account.disabled_at = utcnow()
+    grants = set(session.scalars(select(RefreshToken.grant_id).where(
+        RefreshToken.account_id == account.id, RefreshToken.used_at.is_(None))))
+    revoked = set(session.scalars(select(RevokedGrant.grant_id).where(RevokedGrant.grant_id.in_(grants))))
+    session.add_all(RevokedGrant(grant_id=g, reason="account deactivated") for g in grants - revoked)
+    audit.record(session, "account_deactivated", actor_id=actor_id, subject_id=account.id, detail={"reason": reason})
+
+
 class AccountService:
     def __init__(self, db: Database, passwords: Passwords):
         self.db = db
@@ -161,21 +173,32 @@ class AccountService:
 
     def deactivate(self, username: str, actor_id: str | None = None) -> Account:
         """The person can no longer log in, and every token of theirs stops working at once."""
-        from idp.tokens import RefreshToken, RevokedGrant
-
         with self.db.transaction() as session:
             account = AccountRepository(session).find_by_username(username.strip().lower())
             if account is None:
                 raise NotFound(f"no account {username!r}")
             if account.disabled_at is None:
-                account.disabled_at = utcnow()
-                grants = set(session.scalars(select(RefreshToken.grant_id).where(
-                    RefreshToken.account_id == account.id, RefreshToken.used_at.is_(None))))
-                revoked = set(session.scalars(
-                    select(RevokedGrant.grant_id).where(RevokedGrant.grant_id.in_(grants))))
-                session.add_all(RevokedGrant(grant_id=g, reason="account deactivated") for g in grants - revoked)
-                audit.record(session, "account_deactivated", actor_id=actor_id, subject_id=account.id)
+                _disable(session, account, actor_id, "deactivated by an operator")
             return account
+
+    def sweep_leavers(self, grace_days: int, today: date | None = None, dry_run: bool = False) -> list[str]:
+        """Deactivate pupils and staff whose last membership ended more than `grace_days` ago.
+
+        Leaving a school never deletes anyone, and never deactivates at once: a pupil who changes school
+        over the summer keeps a working leerID. Returns the usernames, sorted.
+        """
+        cutoff = (today or date.today()) - timedelta(days=grace_days)
+        still_counting = select(Membership.account_id).where(
+            (Membership.valid_until.is_(None)) | (Membership.valid_until >= cutoff))
+        query = select(Account).where(
+            Account.disabled_at.is_(None), Account.role.in_(("pupil", "teacher", "staff")),
+            Account.id.in_(select(Membership.account_id)), Account.id.not_in(still_counting))
+        with self.db.transaction() as session:
+            leavers = list(session.scalars(query))
+            if not dry_run:
+                for account in leavers:
+                    _disable(session, account, None, f"left school over {grace_days} days ago")
+            return sorted(a.username for a in leavers)
 
     def _check(self, new: NewAccount) -> None:
         if new.role not in ROLES:

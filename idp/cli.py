@@ -179,6 +179,20 @@ def users_deactivate(username, as_json):
          f"account {account.username} deactivated")
 
 
+@users.command("sweep")
+@click.option("--as-of", help="The day to count from (YYYY-MM-DD; default today).")
+@click.option("--dry-run", is_flag=True, help="List who would be deactivated, change nothing.")
+@json_option
+def users_sweep(as_of, dry_run, as_json):
+    """Deactivate those whose last school membership ended longer ago than LEERID_LEAVER_GRACE_DAYS (run daily)."""
+    c = container()
+    grace = c.settings.leaver_grace_days
+    usernames = c.accounts.sweep_leavers(grace, parse_date(as_of, "--as-of"), dry_run)
+    emit({"deactivated": usernames, "grace_days": grace, "dry_run": dry_run}, as_json,
+         f"{'would deactivate' if dry_run else 'deactivated'} {len(usernames)} account(s) "
+         f"(grace {grace} days)" + "".join(f"\n  {u}" for u in usernames))
+
+
 @users.command("letters")
 @click.option("--school", required=True, help="The school's number.")
 @click.option("--class", "class_name", help="Only this class.")

@@ -120,3 +120,22 @@ def test_uncertain_match_is_held_for_review(leerid, school, tmp_path):
     report = imported(leerid, roster(tmp_path / "r.csv", [f"{t};Sara;Smet{t};2015-05-05;leerling;4A;;;"]), school)
     assert report["created"] == report["matched"] == 0
     assert [r["line"] for r in report["uncertain"]] == [2]
+
+
+def test_leavers_are_deactivated_only_after_the_grace_period(leerid, school, tmp_path):
+    t = tag()
+    imported(leerid, roster(tmp_path / "now.csv", [f"{t}1;Roos;Lemmens{t};2016-01-01;leerling;4A;;;",
+                                                   f"{t}2;Bram;Lemmens{t};2015-01-01;leerling;6A;;;"]), school)
+    start = date.today().year + 1
+    imported(leerid, roster(tmp_path / "next.csv", [f"{t}1;Roos;Lemmens{t};2016-01-01;leerling;5A;;;"]), school,
+             "--as-of", f"{start}-09-01")
+    left, stays = f"bram.lemmens{t}", f"roos.lemmens{t}"
+    within = leerid.cli("users", "sweep", "--as-of", f"{start}-10-01")
+    assert left not in within["deactivated"] and within["grace_days"] == 90
+    after = f"{start + 1}-01-15"
+    preview = leerid.cli("users", "sweep", "--as-of", after, "--dry-run")
+    assert left in preview["deactivated"] and stays not in preview["deactivated"]
+    assert leerid.cli("users", "show", left)["active"] is True, "a dry run changes nothing"
+    assert left in leerid.cli("users", "sweep", "--as-of", after)["deactivated"]
+    assert leerid.cli("users", "show", left)["active"] is False
+    assert leerid.cli("users", "show", stays)["active"] is True
