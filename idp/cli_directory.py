@@ -1,0 +1,134 @@
+"""The directory commands of `leerid`: schools list, users show/deactivate/sweep/letters, import roster."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from idp.cli import cli, container, emit, json_option, parse_date, schools, users
+
+
+@schools.command("list")
+@json_option
+def schools_list(as_json):
+    found = [{"id": s.id, "number": s.number, "name": s.name, "level": s.level}
+             for s in container().accounts.schools()]
+    emit({"schools": found}, as_json, "\n".join(f"{s['number']}  {s['name']}" for s in found) or "no schools")
+
+
+def account_summary(account) -> dict:
+    return {
+        "id": account.id, "username": account.username, "given_name": account.given_name,
+        "family_name": account.family_name, "role": account.role, "email": account.email,
+        "birthdate": account.birthdate.isoformat() if account.birthdate else None,
+        "active": account.disabled_at is None,
+        "memberships": [{"school": m.school.number, "school_name": m.school.name, "role": m.role,
+                         "class": m.class_name, "school_admin": m.is_admin, "valid_from": m.valid_from.isoformat(),
+                         "valid_until": m.valid_until.isoformat() if m.valid_until else None}
+                        for m in account.memberships],
+    }
+
+
+@users.command("show")
+@click.argument("username")
+@json_option
+def users_show(username, as_json):
+    summary = account_summary(container().accounts.show(username))
+    lines = [f"{summary['username']} ({summary['role']}) {summary['given_name']} {summary['family_name']}",
+             f"active: {'yes' if summary['active'] else 'no'}"]
+    lines += [f"school {m['school']} {m['school_name']}: {m['role']}" + (f", class {m['class']}" if m["class"] else "")
+              + (", administrator" if m["school_admin"] else "") for m in summary["memberships"]]
+    emit(summary, as_json, "\n".join(lines))
+
+
+@users.command("deactivate")
+@click.argument("username")
+@json_option
+def users_deactivate(username, as_json):
+    """The person can no longer log in; their refresh tokens stop working at once."""
+    account = container().accounts.deactivate(username)
+    emit({"id": account.id, "username": account.username, "active": False}, as_json,
+         f"account {account.username} deactivated")
+
+
+@users.command("sweep")
+@click.option("--as-of", help="The day to count from (YYYY-MM-DD; default today).")
+@click.option("--dry-run", is_flag=True, help="List who would be deactivated, change nothing.")
+@json_option
+def users_sweep(as_of, dry_run, as_json):
+    """Deactivate those whose last school membership ended longer ago than LEERID_LEAVER_GRACE_DAYS (run daily)."""
+    c = container()
+    grace = c.settings.leaver_grace_days
+    usernames = c.accounts.sweep_leavers(grace, parse_date(as_of, "--as-of"), dry_run)
+    emit({"deactivated": usernames, "grace_days": grace, "dry_run": dry_run}, as_json,
+         f"{'would deactivate' if dry_run else 'deactivated'} {len(usernames)} account(s) "
+         f"(grace {grace} days)" + "".join(f"\n  {u}" for u in usernames))
+
+
+@users.command("letters")
+@click.option("--school", required=True, help="The school's number.")
+@click.option("--class", "class_name", help="Only this class.")
+@click.option("--all", "everyone", is_flag=True, help="Also people who already chose a password.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the printable HTML page.")
+@json_option
+def users_letters(school, class_name, everyone, output, as_json):
+    """First-login letters: a one-time activation code (14 days) per person, as a printable page."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    c = container()
+    letters = c.activation.issue_letters(school, class_name, everyone=everyone)
+    environment = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                              autoescape=select_autoescape())
+    school_row = next(s for s in c.accounts.schools() if s.number == school)
+    html = environment.get_template("letters.html").render(
+        letters=letters, school=school_row, class_name=class_name,
+        activation_url=f"{c.settings.issuer}/activeren")
+    output.write_text(html, encoding="utf-8")
+    emit({"letters": len(letters), "file": str(output)}, as_json, f"{len(letters)} letters written to {output}")
+
+
+@cli.group("import")
+def import_():
+    """Bulk imports from school software."""
+
+
+@import_.command("roster")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--school", required=True, help="The school's number.")
+@click.option("--dry-run", is_flag=True, help="Check and count, but write nothing.")
+@click.option("--as-of", help="The day the roster takes effect (YYYY-MM-DD; default today).")
+@json_option
+def import_roster(file, school, dry_run, as_of, as_json):
+    """One row per person; see the column list in idp/roster.py (and the README)."""
+    from rich.progress import Progress
+
+    from idp.roster import parse
+    from idp.roster_import import RosterImporter
+
+    raw = file.read_bytes()
+    total = len(parse(raw).rows) if not as_json else 0
+    importer = RosterImporter(container().db)
+    with Progress(disable=as_json, transient=True, console=rich_stderr()) as bar:
+        task = bar.add_task("importeren / importing", total=total)
+        report = importer.run(school, raw, dry_run=dry_run, today=parse_date(as_of, "--as-of"),
+                              progress=lambda n: bar.advance(task, n))
+    emit_report(report, as_json)
+
+
+def rich_stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def emit_report(report, as_json: bool) -> None:
+    counts = {k: getattr(report, k) for k in ("rows", "created", "matched", "moved", "updated", "unchanged", "ended")}
+    problems = [{"line": r.line, "reason": r.reason} for r in report.rejected]
+    held = [{"line": r.line, "reason": r.reason} for r in report.uncertain]
+    result = dict(counts, school=report.school, dry_run=report.dry_run, rejected=problems, uncertain=held)
+    lines = [("dry run, nothing written: " if report.dry_run else "") +
+             ", ".join(f"{v} {k}" for k, v in counts.items())]
+    lines += [f"line {p['line']}: rejected: {p['reason']}" for p in problems]
+    lines += [f"line {p['line']}: held for review: {p['reason']}" for p in held]
+    emit(result, as_json, "\n".join(lines))
