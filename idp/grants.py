@@ -62,8 +62,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         """Nothing left to delete: the code was consumed atomically when it was queried."""
 
     def authenticate_user(self, authorization_code):
+        """The code's person, if still active; the account is kept on the request for the ID token's claims."""
         context = authorization_code.context
-        return context if _active_account(_container(self), context.account_id) else None
+        self.request.account = _active_account(_container(self), context.account_id)
+        return context if self.request.account else None
 
 
 class OpenIDCodeExtension(OpenIDCode):
@@ -79,8 +81,7 @@ class OpenIDCodeExtension(OpenIDCode):
 
     def encode_id_token(self, token, request):
         client, context = request.client, request.user
-        account = _active_account(self.container, context.account_id)
-        claims = release(account, token["scope"], client.attributes) if account else {}
+        claims = release(request.account, token["scope"], client.attributes)  # loaded by authenticate_user
         self.container.audit.record("attributes_released", actor_id=context.account_id,
                                     subject_id=context.account_id, client_id=client.client_id,
                                     detail={"claims": sorted(claims), "scope": token["scope"]})
