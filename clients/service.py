@@ -23,6 +23,7 @@ ATTRIBUTES = ("given_name", "family_name", "name", "email", "birthdate", "roles"
               "preferred_username", "age_band")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 BASES = ("consent", "school-agreement")
+PROVISIONING_SCOPE = "scim"  # only a school's provisioning client has it
 LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
@@ -102,6 +103,28 @@ class ClientRegistry:
             session.add(client)
             audit.record(session, "client_registered", client_id=client.client_id,
                          detail={"name": client.name, "attributes": client.attributes, "basis": client.basis})
+        return Registered(client, secret)
+
+    def create_provisioning(self, school_number: str, name: str | None = None) -> Registered:
+        """A `client_credentials` client for a school's administration software, bound to that one school,
+        that may ask only for the `scim` scope."""
+        from idp.accounts import AccountRepository
+
+        secret = secrets.token_urlsafe(32)
+        with self.db.transaction() as session:
+            school = AccountRepository(session).find_school(school_number.strip())
+            if school is None:
+                raise InvalidClientMetadata(f"no school with number {school_number}")
+            client_id = secrets.token_urlsafe(18)
+            client = Client(
+                client_id=client_id, secret_hash=sha256_hex(secret), name=(name or f"Schoolsoftware {school.name}")[:200],
+                redirect_uris=[], post_logout_redirect_uris=[], scopes=[PROVISIONING_SCOPE],
+                grant_types=["client_credentials"], token_endpoint_auth_method="client_secret_basic",
+                subject_type="pairwise", sector_identifier=client_id, basis="school-agreement", attributes=[],
+                school_id=school.id,
+            )
+            session.add(client)
+            audit.record(session, "provisioning_client_registered", client_id=client_id, school_id=school.id)
         return Registered(client, secret)
 
     def _build(self, new: NewClient) -> tuple[Client, str | None]:

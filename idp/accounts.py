@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from idp import audit
 from idp.crypto import Passwords
 from idp.db import Base, Database, UtcDateTime, utcnow
-from idp.directory import LEVELS, Membership, School, SchoolClass, school_year
+from idp.directory import LEVELS, Membership, ParentEmail, School, SchoolClass, school_year
 from idp.errors import Duplicate, InvalidInput, NotFound
 
 ROLES = ("pupil", "teacher", "staff", "parent")
@@ -36,6 +36,8 @@ class Account(Base):
     disabled_at = mapped_column(UtcDateTime, nullable=True)
     memberships: Mapped[list[Membership]] = relationship(back_populates="account", lazy="selectin",
                                                          order_by="Membership.valid_from")
+    parent_emails: Mapped[list[ParentEmail]] = relationship(lazy="select", order_by="ParentEmail.email",
+                                                            viewonly=True)
 
     @property
     def name(self) -> str:
@@ -169,6 +171,7 @@ class AccountService:
                 raise NotFound(f"no account {username!r}")
             for membership in account.memberships:
                 membership.school  # noqa: B018 - loaded while the session is open
+            account.parent_emails  # noqa: B018
             return account
 
     def deactivate(self, username: str, actor_id: str | None = None) -> Account:

@@ -16,6 +16,17 @@ def schools_list(as_json):
     emit({"schools": found}, as_json, "\n".join(f"{s['number']}  {s['name']}" for s in found) or "no schools")
 
 
+@schools.command("provisioning-client")
+@click.option("--school", required=True, help="The school's number.")
+@click.option("--name", help="A name for the client (default: Schoolsoftware <school>).")
+@json_option
+def schools_provisioning_client(school, name, as_json):
+    """A client_credentials client for the school's administration software: SCIM at /scim/v2, this school only."""
+    registered = container().clients.create_provisioning(school, name)
+    emit({"client_id": registered.client.client_id, "client_secret": registered.client_secret}, as_json,
+         f"client {registered.client.client_id} secret {registered.client_secret} (shown once)")
+
+
 def account_summary(account) -> dict:
     return {
         "id": account.id, "username": account.username, "given_name": account.given_name,
@@ -26,6 +37,7 @@ def account_summary(account) -> dict:
                          "class": m.class_name, "school_admin": m.is_admin, "valid_from": m.valid_from.isoformat(),
                          "valid_until": m.valid_until.isoformat() if m.valid_until else None}
                         for m in account.memberships],
+        "parent_emails": sorted({p.email for p in account.parent_emails}),
     }
 
 
@@ -114,6 +126,40 @@ def import_roster(file, school, dry_run, as_of, as_json):
         report = importer.run(school, raw, dry_run=dry_run, today=parse_date(as_of, "--as-of"),
                               progress=lambda n: bar.advance(task, n))
     emit_report(report, as_json)
+
+
+@import_.command("reviews")
+@click.option("--school", help="Only this school's rows.")
+@json_option
+def import_reviews(school, as_json):
+    """Roster rows held back because several leerIDs could be that person."""
+    from idp.roster_import import RosterImporter
+
+    found = RosterImporter(container().db).open_reviews(school)
+    lines = []
+    for review in found:
+        row = review["row"]
+        lines.append(f"review {review['id']}: school {review['school']}, external id {review['external_id']}: "
+                     f"{row['given_name']} {row['family_name']} ({row['birthdate']}) could be:")
+        lines += [f"  {c['username']}  {c['name']}  schools: {', '.join(c['schools']) or '-'}"
+                  for c in review["candidates"]]
+    emit({"reviews": found}, as_json, "\n".join(lines) or "nothing to review")
+
+
+@import_.command("resolve")
+@click.argument("review_id", type=int)
+@click.option("--username", help="The existing leerID this row is (one of the review's candidates).")
+@click.option("--new", "is_new", is_flag=True, help="The row is someone new: give them a leerID of their own.")
+@json_option
+def import_resolve(review_id, username, is_new, as_json):
+    """Settle a held-back roster row: it is an existing leerID (--username) or a new person (--new)."""
+    from idp.roster_import import RosterImporter
+
+    if bool(username) == is_new:
+        raise click.UsageError("give either --username U or --new")
+    review = RosterImporter(container().db).resolve_review(review_id, None if is_new else username)
+    emit({"id": review.id, "account_id": review.account_id, "new": is_new}, as_json,
+         f"review {review.id} resolved")
 
 
 def rich_stderr():

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import Base, UtcDateTime, utcnow
@@ -76,3 +84,37 @@ class Membership(Base):
     @property
     def class_name(self) -> str | None:
         return self.school_class.name if self.school_class else None
+
+
+class ParentEmail(Base):
+    """A parent's e-mail address as the pupil's school gave it (for parent letters and mandates)."""
+
+    __tablename__ = "parent_emails"
+    __table_args__ = (UniqueConstraint("account_id", "school_id", "email", name="uq_parent_email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    created_at = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RosterReview(Base):
+    """A roster row held back because several leerIDs could be that person: an administrator chooses.
+
+    `row` keeps the school's data for the person; `candidates` the account ids that could be them.
+    Resolved: `account_id` is who it turned out to be (an existing or a new account).
+    """
+
+    __tablename__ = "roster_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    row: Mapped[dict] = mapped_column(JSON)
+    candidates: Mapped[list] = mapped_column(JSON)
+    created_at = mapped_column(UtcDateTime, default=utcnow)
+    resolved_at = mapped_column(UtcDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(36))
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    school: Mapped[School] = relationship(lazy="joined")

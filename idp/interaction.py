@@ -23,6 +23,7 @@ from idp.web import (
     binding,
     error_page,
     oauth_server,
+    own_page,
     services,
     set_sso_cookie,
 )
@@ -44,6 +45,10 @@ def parked(view):
 
 
 def _resume(interaction: Interaction):
+    back = own_page(interaction.params.get("return_to", ""))
+    if back:  # a login for one of leerID's own pages, not for a platform
+        services().interactions.finish(interaction)
+        return redirect(back, 303)
     return redirect(url_for("oidc.resume", uid=interaction.uid), 303)
 
 

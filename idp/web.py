@@ -1,12 +1,21 @@
 """Helpers shared by the blueprints: the container, cookies, the browser binding, error pages."""
 from __future__ import annotations
 
-from flask import current_app, make_response, render_template, session
+from flask import (
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from idp.crypto import random_token
 from idp.wiring import Container
 
 SSO_COOKIE = "leerid_sso"
+OWN_PAGES = ("/beheer", "/mijn")  # leerID's own pages, where a login may lead back to
 
 
 def N_(text: str) -> str:
@@ -43,6 +52,11 @@ ERRORS = {
     "unavailable": (
         N_("leerID is even niet bereikbaar"),
         N_("Er loopt iets mis aan onze kant. Wacht een minuutje en probeer het dan opnieuw.")),
+    "not_school_admin": (
+        N_("Je bent geen schoolbeheerder"),
+        N_("Alleen schoolbeheerders kunnen hier de leerlingen, leerkrachten en klassen van hun school beheren. "
+           "Moet jij dat doen? Vraag dan aan een schoolbeheerder of aan de directie van je school om je "
+           "schoolbeheerder te maken.")),
     "server": (
         N_("Er ging iets mis"),
         N_("Er ging iets mis aan onze kant. Probeer het opnieuw. Lukt het niet, vraag dan hulp aan je "
@@ -80,3 +94,22 @@ def set_sso_cookie(response, value: str | None):
     else:
         response.set_cookie(SSO_COOKIE, value, path="/", secure=secure, httponly=True, samesite="Lax")
     return response
+
+
+def own_page(path: str) -> str | None:
+    """`path` when it is one of leerID's own pages, else None: a login never leads anywhere else."""
+    if not isinstance(path, str) or len(path) > 512 or "//" in path or "\\" in path or not path.isprintable():
+        return None
+    return path if any(path == page or path.startswith(page + "/") for page in OWN_PAGES) else None
+
+
+def signed_in():
+    """This browser's SSO session, or None."""
+    return services().sessions.get(request.cookies.get(SSO_COOKIE))
+
+
+def ask_login(return_to: str):
+    """The login page; after logging in the person comes back to `return_to` (one of leerID's own pages)."""
+    interaction = services().interactions.start({"return_to": own_page(return_to) or OWN_PAGES[0]}, binding(),
+                                                "login")
+    return redirect(url_for("interaction.show", uid=interaction.uid), 303)

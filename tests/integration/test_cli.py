@@ -117,6 +117,23 @@ def test_unknown_school_writes_no_account_either(leerid):
     assert proc.returncode == 0, "the username was not taken by the refused command"
 
 
+def test_provisioning_client_for_a_school(leerid):
+    number = str(secrets.randbelow(9_000_000) + 1_000_000)
+    leerid.cli("schools", "create", "--number", number, "--name", "Sint-Jan")
+    client = leerid.cli("schools", "provisioning-client", "--school", number)
+    assert set(client) == {"client_id", "client_secret"} and client["client_secret"]
+    assert client["client_id"] != leerid.cli("schools", "provisioning-client", "--school", number)["client_id"]
+
+
+def test_provisioning_client_for_an_unknown_school(leerid):
+    assert "77777777" in assert_refused(leerid, "schools", "provisioning-client", "--school", "77777777")
+
+
+def test_resolving_an_unknown_review(leerid):
+    assert_refused(leerid, "import", "resolve", "999999", "--new")
+    assert_refused(leerid, "import", "resolve", "1")  # neither --username nor --new
+
+
 def test_duplicate_school(leerid):
     number = str(secrets.randbelow(10**7))
     leerid.cli("schools", "create", "--number", number, "--name", "A")

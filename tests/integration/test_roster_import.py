@@ -41,6 +41,8 @@ def test_import_reports_every_rejected_row_and_reimport_changes_nothing(leerid, 
     first = imported(leerid, path, school)
     assert (first["created"], first["unchanged"]) == (3, 0)
     assert [(r["line"], r["reason"].split()[0]) for r in first["rejected"]] == [(5, "birthdate"), (6, "a"), (7, "role")]
+    anais = leerid.cli("users", "show", "anais.vandenbroeck")
+    assert anais["parent_emails"] == ["mama@example.be", "papa@example.be"]
     shown = leerid.cli("users", "show", f"jonas.peeters{t}")
     assert [(m["school"], m["class"]) for m in shown["memberships"]] == [(school, "5B")]
     before = leerid.counts()
@@ -112,14 +114,68 @@ def test_a_pupil_arriving_from_another_school_keeps_one_leerid(leerid, school, t
     assert current == [other], "a pupil belongs to one school at a time"
 
 
-def test_uncertain_match_is_held_for_review(leerid, school, tmp_path):
-    t = tag()
-    for number in (1, 2):  # two existing leerIDs with the same name and birthdate
-        leerid.cli("users", "create", "--username", f"x{t}{number}", "--password", "Wachtwoord-1",
+def twins_elsewhere(leerid, t: str) -> list[str]:
+    """Two existing leerIDs with the same name and birthdate: a new roster row could be either."""
+    usernames = [f"x{t}{number}" for number in (1, 2)]
+    for username in usernames:
+        leerid.cli("users", "create", "--username", username, "--password", "Wachtwoord-1",
                    "--given-name", "Sara", "--family-name", f"Smet{t}", "--role", "pupil", "--birthdate", "2015-05-05")
-    report = imported(leerid, roster(tmp_path / "r.csv", [f"{t};Sara;Smet{t};2015-05-05;leerling;4A;;;"]), school)
+    return usernames
+
+
+def test_uncertain_match_is_held_for_review_once(leerid, school, tmp_path):
+    t = tag()
+    twins_elsewhere(leerid, t)
+    path = roster(tmp_path / "r.csv", [f"{t};Sara;Smet{t};2015-05-05;leerling;4A;;;ouder{t}@example.be"])
+    report = imported(leerid, path, school)
     assert report["created"] == report["matched"] == 0
     assert [r["line"] for r in report["uncertain"]] == [2]
+    held = [r for r in leerid.cli("import", "reviews", "--school", school)["reviews"] if r["external_id"] == t]
+    assert len(held) == 1 and sorted(c["username"] for c in held[0]["candidates"]) == [f"x{t}1", f"x{t}2"]
+    assert held[0]["row"]["class_name"] == "4A"
+    before = leerid.counts()
+    assert imported(leerid, path, school)["uncertain"], "still held back: nobody guessed"
+    assert leerid.counts() == before, "importing the same file again keeps one review entry"
+
+
+def test_the_helpdesk_resolves_a_review_to_an_existing_leerid(leerid, school, tmp_path):
+    t = tag()
+    first, _ = twins_elsewhere(leerid, t)
+    path = roster(tmp_path / "r.csv", [f"{t};Sara;Smet{t};2015-05-05;leerling;4A;;;ouder{t}@example.be"])
+    imported(leerid, path, school)
+    review = next(r for r in leerid.cli("import", "reviews")["reviews"] if r["external_id"] == t)
+    refused = leerid.run("import", "resolve", str(review["id"]), "--username", "lotte.peeters", check=False)
+    assert refused.returncode != 0 and "not one of" in refused.stderr
+    resolved = leerid.cli("import", "resolve", str(review["id"]), "--username", first)
+    sara = leerid.cli("users", "show", first)
+    assert resolved["account_id"] == sara["id"] and resolved["new"] is False
+    assert [(m["school"], m["class"]) for m in sara["memberships"]] == [(school, "4A")]
+    assert sara["parent_emails"] == [f"ouder{t}@example.be"]
+    assert all(r["id"] != review["id"] for r in leerid.cli("import", "reviews")["reviews"])
+    again = imported(leerid, path, school)
+    assert (again["uncertain"], again["unchanged"]) == ([], 1), "from now on the school's external id decides"
+    gone = leerid.run("import", "resolve", str(review["id"]), "--new", check=False)
+    assert gone.returncode != 0 and "no open review" in gone.stderr
+
+
+def test_the_helpdesk_resolves_a_review_to_a_new_person(leerid, school, tmp_path):
+    t = tag()
+    twins_elsewhere(leerid, t)
+    imported(leerid, roster(tmp_path / "r.csv", [f"{t};Sara;Smet{t};2015-05-05;leerling;4A;;;"]), school)
+    review = next(r for r in leerid.cli("import", "reviews")["reviews"] if r["external_id"] == t)
+    resolved = leerid.cli("import", "resolve", str(review["id"]), "--new")
+    sara = leerid.cli("users", "show", f"sara.smet{t}")
+    assert resolved["account_id"] == sara["id"] and sara["birthdate"] == "2015-05-05"
+    assert leerid.run("audit", "verify", check=False).returncode == 0
+
+
+def test_parents_e_mail_addresses_follow_the_school_roster(leerid, school, tmp_path):
+    t = tag()
+    imported(leerid, roster(tmp_path / "a.csv", [f"{t};Fien;Goris{t};2016-01-01;leerling;3A;;;a{t}@example.be,"
+                                                                                     f" b{t}@example.be"]), school)
+    imported(leerid, roster(tmp_path / "b.csv", [f"{t};Fien;Goris{t};2016-01-01;leerling;3A;;;b{t}@example.be|"
+                                                                                     f"c{t}@example.be"]), school)
+    assert leerid.cli("users", "show", f"fien.goris{t}")["parent_emails"] == [f"b{t}@example.be", f"c{t}@example.be"]
 
 
 def test_leavers_are_deactivated_only_after_the_grace_period(leerid, school, tmp_path):

@@ -1,0 +1,154 @@
+"""SchoolScope: the directory as one school sees it.
+
+Every query here is limited to people who have (or had) a membership at that one school, and shows only
+that school's memberships. The school console and SCIM read and change people through this class only,
+so that a school never reaches, or learns of, another school's pupils: someone who is not theirs is
+`NotFound`, exactly like someone who does not exist.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session, lazyload
+
+from idp.accounts import Account
+from idp.directory import Membership, School, SchoolClass, school_year
+from idp.errors import NotFound
+
+
+def current_on(day: date) -> ColumnElement[bool]:
+    """SQL for: the membership is valid on `day`."""
+    return and_(Membership.valid_from <= day, or_(Membership.valid_until.is_(None), Membership.valid_until >= day))
+
+
+def administered_schools(session: Session, account_id: str, today: date) -> list[School]:
+    """The schools this person administers today, by number."""
+    query = select(School).join(Membership, Membership.school_id == School.id).where(
+        Membership.account_id == account_id, Membership.is_admin.is_(True), current_on(today)
+    ).distinct().order_by(School.number)
+    return list(session.scalars(query))
+
+
+class SchoolScope:
+    def __init__(self, session: Session, school: School, today: date | None = None):
+        self.session = session
+        self.school = school
+        self.today = today or date.today()
+
+    @classmethod
+    def of(cls, session: Session, number: str, today: date | None = None) -> SchoolScope:
+        school = session.scalar(select(School).where(School.number == number))
+        if school is None:
+            raise NotFound(f"no school with number {number}")
+        return cls(session, school, today)
+
+    # --- people ---
+
+    def _here(self, *, current: bool) -> ColumnElement[bool]:
+        condition = Membership.school_id == self.school.id
+        return and_(condition, current_on(self.today)) if current else condition
+
+    def people(self, *, search: str = "", role: str | tuple[str, ...] | None = None, class_id: int | None = None,
+               current: bool = True, offset: int = 0, limit: int = 50) -> tuple[list[Account], int]:
+        """People of this school (today's, or everyone who ever was), by family name; and how many in all.
+
+        `role` is one role or several (e.g. teachers and staff together)."""
+        members = select(Membership.account_id).where(self._here(current=current))
+        if role:
+            members = members.where(Membership.role.in_((role,) if isinstance(role, str) else tuple(role)))
+        if class_id is not None:
+            members = members.where(Membership.class_id == class_id)
+        query = select(Account).where(Account.id.in_(members))
+        words = search.strip().lower().split()[:4]
+        for word in words:
+            pattern = f"%{word.replace('%', '').replace('_', '')}%"
+            query = query.where(or_(func.lower(Account.username).like(pattern),
+                                    func.lower(Account.given_name).like(pattern),
+                                    func.lower(Account.family_name).like(pattern)))
+        total = self.session.scalar(select(func.count()).select_from(query.subquery()))
+        page = query.order_by(Account.family_name, Account.given_name, Account.username).offset(offset).limit(limit)
+        return list(self.session.scalars(page)), total or 0
+
+    def person(self, account_id: str, *, current: bool = False) -> Account:
+        """A person of this school (with `current`: a member today); anyone else is NotFound."""
+        if not isinstance(account_id, str) or len(account_id) > 36:
+            raise NotFound("no such person at this school")
+        found = self.session.scalar(select(Account).where(
+            Account.id == account_id,
+            Account.id.in_(select(Membership.account_id).where(self._here(current=current)))))
+        if found is None:
+            raise NotFound("no such person at this school")
+        return found
+
+    def person_by_username(self, username: str, *, current: bool = False) -> Account:
+        account = self.session.scalar(select(Account).where(Account.username == username.strip().lower()))
+        if account is None:
+            raise NotFound("no such person at this school")
+        return self.person(account.id, current=current)
+
+    def person_by_external_id(self, external_id: str, *, current: bool = True) -> Account:
+        account_id = self.session.scalar(select(Membership.account_id).where(
+            self._here(current=current), Membership.external_id == external_id).limit(1))
+        if account_id is None:
+            raise NotFound("no such person at this school")
+        return self.person(account_id, current=current)
+
+    def memberships(self, account: Account) -> list[Membership]:
+        """This school's memberships of the person, oldest first: never another school's."""
+        return list(self.session.scalars(select(Membership).where(
+            Membership.account_id == account.id, Membership.school_id == self.school.id
+        ).order_by(Membership.valid_from, Membership.id)))
+
+    def current_memberships(self, account: Account) -> list[Membership]:
+        return [m for m in self.memberships(account) if m.current(self.today)]
+
+    def elsewhere(self, account: Account) -> bool:
+        """Whether the person is also a member of another school today (whose data this school never sees)."""
+        return self.session.scalar(select(func.count()).select_from(Membership).where(
+            Membership.account_id == account.id, Membership.school_id != self.school.id,
+            current_on(self.today))) > 0
+
+    def admin_memberships(self, *, lock: bool = False) -> list[Membership]:
+        """Today's administrator memberships of this school; `lock` holds them until the transaction ends, so that
+        two administrators removing each other at once cannot leave the school without one."""
+        query = select(Membership).where(self._here(current=True), Membership.is_admin.is_(True)) \
+            .order_by(Membership.id)
+        if lock:  # no eager outer joins: PostgreSQL locks no row on the nullable side of one
+            query = query.options(lazyload(Membership.school), lazyload(Membership.school_class)) \
+                .with_for_update(of=Membership)
+        return list(self.session.scalars(query))
+
+    def administrators(self) -> list[Account]:
+        members = select(Membership.account_id).where(self._here(current=True), Membership.is_admin.is_(True))
+        return list(self.session.scalars(select(Account).where(Account.id.in_(members))
+                                         .order_by(Account.family_name, Account.given_name)))
+
+    # --- classes ---
+
+    def classes(self, year: int | None = None) -> list[SchoolClass]:
+        """The school's classes of a school year (default: this one), by name."""
+        year = school_year(self.today) if year is None else year
+        return list(self.session.scalars(select(SchoolClass).where(
+            SchoolClass.school_id == self.school.id, SchoolClass.school_year == year).order_by(SchoolClass.name)))
+
+    def school_class(self, class_id: int) -> SchoolClass:
+        found = self.session.get(SchoolClass, class_id) if isinstance(class_id, int) else None
+        if found is None or found.school_id != self.school.id:
+            raise NotFound("no such class at this school")
+        return found
+
+    def class_sizes(self, classes: list[SchoolClass]) -> dict[int, int]:
+        """How many people are in each of these classes of this school today, by class id."""
+        ids = [c.id for c in classes if c.school_id == self.school.id]
+        rows = self.session.execute(select(Membership.class_id, func.count(func.distinct(Membership.account_id)))
+                                    .where(self._here(current=True), Membership.class_id.in_(ids))
+                                    .group_by(Membership.class_id)) if ids else []
+        return {class_id: count for class_id, count in rows}
+
+    def class_members(self, school_class: SchoolClass) -> list[Account]:
+        if school_class.school_id != self.school.id:
+            raise NotFound("no such class at this school")
+        members = select(Membership.account_id).where(self._here(current=True), Membership.class_id == school_class.id)
+        return list(self.session.scalars(select(Account).where(Account.id.in_(members))
+                                         .order_by(Account.family_name, Account.given_name)))
