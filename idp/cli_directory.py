@@ -83,8 +83,10 @@ def users_sweep(as_of, dry_run, as_json):
 @click.option("--all", "everyone", is_flag=True, help="Also people who already chose a password.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the printable HTML page.")
+@click.option("--for", "audience", type=click.Choice(["pupils", "parents", "both"]), default="pupils",
+              show_default=True, help="A letter for the person, for their parents, or both (the same code).")
 @json_option
-def users_letters(school, class_name, everyone, output, as_json):
+def users_letters(school, class_name, everyone, output, audience, as_json):
     """First-login letters: a one-time activation code (14 days) per person, as a printable page."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -94,7 +96,7 @@ def users_letters(school, class_name, everyone, output, as_json):
                               autoescape=select_autoescape())
     school_row = next(s for s in c.accounts.schools() if s.number == school)
     html = environment.get_template("letters.html").render(
-        letters=letters, school=school_row, class_name=class_name,
+        letters=letters, school=school_row, class_name=class_name, audience=audience,
         activation_url=f"{c.settings.issuer}/activeren")
     output.write_text(html, encoding="utf-8")
     emit({"letters": len(letters), "file": str(output)}, as_json, f"{len(letters)} letters written to {output}")

@@ -56,6 +56,20 @@ def test_a_letter_code_sets_the_first_password_once(provider, school, platform, 
     assert len(letters(provider, school, tmp_path, tag, "--all")) == 1
 
 
+def test_a_letter_for_the_parents_carries_the_same_code(provider, school, tmp_path):
+    tag = import_pupil(provider, school, tmp_path)
+    out = tmp_path / "both.html"
+    provider.cli("users", "letters", "--school", school, "--class", f"K{tag}", "--for", "both", "--output", str(out))
+    page = out.read_text()
+    pupil_code, parent_code = CODE.findall(page)
+    assert pupil_code == parent_code and f"Aan de ouders van Fien Aerts{tag}" in page
+    provider.cli("users", "letters", "--school", school, "--class", f"K{tag}", "--for", "parents", "--all",
+                 "--output", str(out))
+    [code] = CODE.findall(out.read_text())
+    assert "Je activeringscode" not in out.read_text()
+    assert activate(provider, code, "een-zin-die-ik-onthoud").status_code == 200
+
+
 def test_a_new_letter_replaces_the_old_code(provider, school, tmp_path):
     tag = import_pupil(provider, school, tmp_path)
     [old] = letters(provider, school, tmp_path, tag)
