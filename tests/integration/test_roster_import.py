@@ -51,6 +51,31 @@ def test_import_reports_every_rejected_row_and_reimport_changes_nothing(leerid, 
     assert leerid.counts() == before, "re-importing the same file changes nothing"
 
 
+def test_a_generated_roster_of_thousands_of_rows(leerid, school, tmp_path):
+    """3,000 pupils, every 100th row with an impossible birthdate; again unchanged; next year 2,900 move on."""
+    t, size = tag(), 3000
+    start = date.today().year + 1
+
+    def rows(grade_offset: int, keep) -> list[str]:
+        return [f"{t}-{i};Kind{i};Gen{t};{'2015-02-30' if i % 100 == 0 else f'2015-{i % 12 + 1:02d}-01'};leerling;"
+                f"{(i % 6) + 1 + grade_offset}{'ABC'[i % 3]};{(i % 6) + 1 + grade_offset};;" for i in range(size) if keep(i)]
+
+    now = roster(tmp_path / "now.csv", rows(0, lambda i: True))
+    first = imported(leerid, now, school)
+    assert (first["rows"], first["created"], len(first["rejected"])) == (size, 2970, 30)
+    assert {r["line"] for r in first["rejected"]} == {i + 2 for i in range(0, size, 100)}
+    before = leerid.counts()
+    again = imported(leerid, now, school)
+    assert (again["created"], again["moved"], again["ended"], again["unchanged"]) == (0, 0, 0, 2970)
+    assert leerid.counts() == before
+    leaving = {i for i in range(size) if i % 30 == 1}  # 100 pupils leave the school
+    later = roster(tmp_path / "next.csv", rows(1, lambda i: i not in leaving))
+    moved = imported(leerid, later, school, "--as-of", f"{start}-09-01")
+    assert (moved["created"], moved["moved"], moved["ended"]) == (0, 2870, 100)
+    pupil = leerid.cli("users", "show", f"kind7.gen{t}")
+    assert [m["class"] for m in pupil["memberships"]] == ["2B", "3B"]
+
+
 def test_usernames_are_readable_without_diacritics_and_unique(leerid, school, tmp_path):
     t = tag()
     path = roster(tmp_path / "r.csv", [f"{t}1;Zoë;Ünal{t};2016-01-01;leerling;3A;;;",
