@@ -33,5 +33,5 @@ clean:
 translations: $(STAMP)
 	mkdir -p var
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location -o var/messages.pot .
-	$(BIN)/pybabel update -i var/messages.pot -d idp/translations -l en --no-location --ignore-obsolete
+	$(BIN)/pybabel update -i var/messages.pot -d idp/translations -l en --ignore-obsolete
 	$(BIN)/pybabel compile -d idp/translations -l en

@@ -29,6 +29,8 @@ ACCOUNTS = (
                role="pupil", school=SCHOOL_NUMBER, class_name="5A", birthdate=date(2015, 3, 14)),
     NewAccount(username="an.jacobs", password="regenboog-juf-an", given_name="An", family_name="Jacobs",
                role="teacher", school=SCHOOL_NUMBER, email="an.jacobs@regenboog.example"),
+    NewAccount(username="els.wouters", password="regenboog-beheer-els", given_name="Els", family_name="Wouters",
+               role="staff", school=SCHOOL_NUMBER, email="els.wouters@regenboog.example", school_admin=True),
 )
 ATTRIBUTES = ("given_name", "family_name", "name", "preferred_username")
 

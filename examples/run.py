@@ -19,7 +19,8 @@ from examples.platforms import PLATFORMS
 from examples.processes import DemoError, Servers, port_free
 
 DEFAULT_PORTS = (5000, 5001, 5002)
-ROLE_WORDS = {"pupil": "leerling / pupil", "teacher": "leerkracht / teacher"}
+ROLE_WORDS = {"pupil": "leerling / pupil", "teacher": "leerkracht / teacher",
+              "staff": "schoolbeheerder / admin"}
 
 
 def demo_ports(environ=None) -> tuple[int, int, int]:
@@ -108,8 +109,9 @@ def summary(issuer: str, clients: dict[str, DemoClient], log_dir: str, as_json: 
     lines = ["", "De leerID-demo draait. / The leerID demo is running.", "",
              f"  {'leerID':<{width}}  {issuer}  (issuer: {issuer}/.well-known/openid-configuration)"]
     lines += [f"  {PLATFORMS[slug].name:<{width}}  {c.base_url}/" for slug, c in clients.items()]
+    lines += [f"  {'Schoolbeheer':<{width}}  {issuer}/beheer  (school console)"]
     lines += ["", f"Demo-aanmeldingen / demo logins ({SCHOOL_NAME}, {SCHOOL_NUMBER}):"]
-    lines += [f"  {ROLE_WORDS.get(a['role'], a['role']):<22}{a['username']:<16}wachtwoord / password: {a['password']}"
+    lines += [f"  {ROLE_WORDS.get(a['role'], a['role']):<25}{a['username']:<16}wachtwoord / password: {a['password']}"
               for a in logins()]
     lines += ["",
               "Open een platform, klik op 'Aanmelden met leerID' en open daarna het andere: je bent er al aangemeld.",

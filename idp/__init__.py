@@ -87,12 +87,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp import activation_views, endpoints, interaction, ops
+    from idp import activation_views, console, endpoints, interaction, ops, scim_views
 
     app.register_blueprint(activation_views.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(scim_views.bp)
     for view in endpoints.API_VIEWS:
         csrf.exempt(f"idp.endpoints.{view}")
 

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from idp import audit
 from idp.crypto import Passwords
 from idp.db import Base, Database, UtcDateTime, utcnow
-from idp.directory import LEVELS, Membership, ParentEmail, School, SchoolClass, school_year
+from idp.directory import (
+    LEVELS,
+    Membership,
+    ParentEmail,
+    School,
+    SchoolClass,
+    school_year,
+)
 from idp.errors import Duplicate, InvalidInput, NotFound
 
 ROLES = ("pupil", "teacher", "staff", "parent")
@@ -91,15 +98,20 @@ class AccountRepository:
         return self.session.scalar(select(School).where(School.number == number))
 
 
-def _disable(session: Session, account: Account, actor_id: str | None, reason: str) -> None:
-    """Deactivate inside the caller's transaction: no more logins, every refresh grant revoked, audited."""
+def revoke_grants(session: Session, account_id: str, reason: str) -> None:
+    """Inside the caller's transaction: every refresh grant of the person stops working at once."""
     from idp.tokens import RefreshToken, RevokedGrant
 
-    account.disabled_at = utcnow()
     grants = set(session.scalars(select(RefreshToken.grant_id).where(
-        RefreshToken.account_id == account.id, RefreshToken.used_at.is_(None))))
+        RefreshToken.account_id == account_id, RefreshToken.used_at.is_(None))))
     revoked = set(session.scalars(select(RevokedGrant.grant_id).where(RevokedGrant.grant_id.in_(grants))))
-    session.add_all(RevokedGrant(grant_id=g, reason="account deactivated") for g in grants - revoked)
+    session.add_all(RevokedGrant(grant_id=g, reason=reason) for g in grants - revoked)
+
+
+def _disable(session: Session, account: Account, actor_id: str | None, reason: str) -> None:
+    """Deactivate inside the caller's transaction: no more logins, every refresh grant revoked, audited."""
+    account.disabled_at = utcnow()
+    revoke_grants(session, account.id, "account deactivated")
     audit.record(session, "account_deactivated", actor_id=actor_id, subject_id=account.id, detail={"reason": reason})
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ForeignKey, Integer, String, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp import audit
 from idp.accounts import Account, AccountRepository
@@ -62,6 +62,17 @@ def normalise(code: str) -> str:
     return "".join(c for c in code.upper() if c.isalnum())[:64]
 
 
+def fresh_letter(session: Session, account: Account, class_name: str | None, today: date) -> Letter:
+    """Inside the caller's transaction: a new one-time code for the person; every earlier unused one stops working."""
+    code = new_code()
+    session.execute(update(ActivationCode).where(ActivationCode.account_id == account.id,
+                                                 ActivationCode.used_at.is_(None)).values(expires_at=utcnow()))
+    session.add(ActivationCode(account_id=account.id, code_hash=sha256_hex(normalise(code)),
+                               expires_at=utcnow() + timedelta(days=VALID_DAYS)))
+    return Letter(account.username, account.given_name, account.family_name, class_name, code,
+                  today + timedelta(days=VALID_DAYS))
+
+
 class Activation:
     def __init__(self, db: Database, passwords: Passwords):
         self.db = db
@@ -85,14 +96,7 @@ class Activation:
             for account, in_class in sorted(accounts.values(), key=lambda a: (a[1] or "", a[0].family_name)):
                 if account.disabled_at is not None or (account.password_hash and not everyone):
                     continue
-                code = new_code()
-                session.execute(update(ActivationCode).where(ActivationCode.account_id == account.id,
-                                                             ActivationCode.used_at.is_(None))
-                                .values(expires_at=utcnow()))
-                session.add(ActivationCode(account_id=account.id, code_hash=sha256_hex(normalise(code)),
-                                           expires_at=utcnow() + timedelta(days=VALID_DAYS)))
-                letters.append(Letter(account.username, account.given_name, account.family_name, in_class, code,
-                                      today + timedelta(days=VALID_DAYS)))
+                letters.append(fresh_letter(session, account, in_class, today))
             audit.record(session, "activation_letters_issued", school_id=school.id,
                          detail={"letters": len(letters), "class": class_name})
         return letters

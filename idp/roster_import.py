@@ -312,13 +312,18 @@ class RosterImporter:
                 and current.external_id == row.external_id:
             report.unchanged += 1
             return
+        if current is not None and current.valid_from >= state.today:  # begun today: corrected, no history
+            current.school_class, current.external_id = school_class, row.external_id
+            report.moved += 1
+            return
         if current is not None:
             current.valid_until = day_before(state.today)
             report.moved += 1
         elif row.role == "pupil" and account_id in state.arriving:
             self._leave_other_schools(session, state, account_id)
         membership = Membership(account_id=account_id, school_id=state.school.id, role=row.role,
-                                school_class=school_class, external_id=row.external_id, valid_from=state.today)
+                                school_class=school_class, external_id=row.external_id, valid_from=state.today,
+                                is_admin=current.is_admin if current is not None else False)
         session.add(membership)
         state.current[(account_id, row.role)] = membership
 

@@ -70,6 +70,18 @@ class SchoolScope:
         page = query.order_by(Account.family_name, Account.given_name, Account.username).offset(offset).limit(limit)
         return list(self.session.scalars(page)), total or 0
 
+    def member_where(self, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+        """SQL on Account for: the person has a membership here today that meets `conditions` (SQL on Membership)."""
+        return Account.id.in_(select(Membership.account_id).where(self._here(current=True), *conditions))
+
+    def people_where(self, condition: ColumnElement[bool], *, offset: int = 0,
+                     limit: int = 50) -> tuple[list[Account], int]:
+        """Today's people of this school for whom `condition` (SQL on Account) holds, by name; how many in all."""
+        query = select(Account).where(self.member_where(), condition)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery()))
+        page = query.order_by(Account.family_name, Account.given_name, Account.username, Account.id)
+        return list(self.session.scalars(page.offset(offset).limit(limit))), total or 0
+
     def person(self, account_id: str, *, current: bool = False) -> Account:
         """A person of this school (with `current`: a member today); anyone else is NotFound."""
         if not isinstance(account_id, str) or len(account_id) > 36:

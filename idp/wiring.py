@@ -91,3 +91,16 @@ class Container:
         s = self.settings
         return TokenService(self.db, self.keys, self.vault, s.issuer, s.access_token_ttl, s.id_token_ttl,
                             s.refresh_token_ttl)
+
+    @cached_property
+    def school_admin(self):
+        from idp.school_admin import SchoolAdministration
+
+        return SchoolAdministration(self.db)
+
+    @cached_property
+    def scim(self):
+        from idp.roster_import import RosterImporter
+        from idp.scim import Scim
+
+        return Scim(self.db, RosterImporter(self.db), self.settings.issuer + "/scim/v2")

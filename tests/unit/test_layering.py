@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("idp", "clients", "mandates", "config", "migrations", "examples")
 DOMAIN = [
     "idp/accounts.py", "idp/tokens.py", "idp/keys.py", "idp/codes.py", "idp/login.py", "idp/sessions.py",
-    "idp/ephemeral.py", "idp/crypto.py", "idp/db.py", "idp/audit.py",
+    "idp/ephemeral.py", "idp/crypto.py", "idp/db.py", "idp/audit.py", "idp/directory.py", "idp/roster.py",
+    "idp/roster_import.py", "idp/activation.py", "idp/school_scope.py", "idp/scim.py", "idp/scim_filter.py",
+    "idp/school_admin.py",
     "clients/models.py", "clients/service.py", "clients/subjects.py",
 ]
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mandates").glob("*.py"))

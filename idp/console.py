@@ -1,0 +1,175 @@
+"""Blueprint "console": the school console at /beheer, where a school's administrators manage its people.
+
+The views turn HTTP into calls on SchoolAdministration, which checks on every call that the signed-in person
+administers the school today. Whatever is not theirs (another school, its people or classes, a malformed id)
+gets the very same 404 page as what does not exist.
+"""
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext
+
+from idp.errors import NotFound
+from idp.school_admin import Refused
+from idp.web import N_, ask_login, error_page, services, signed_in
+
+bp = Blueprint("console", __name__, url_prefix="/beheer")
+
+ROLE_FILTERS = {"leerling": ("pupil",), "personeel": ("teacher", "staff")}  # ?rol= in the search
+ROLE_NAMES = {"pupil": N_("leerling"), "teacher": N_("leerkracht"), "staff": N_("personeel"), "parent": N_("ouder")}
+CHANGES = {  # /personen/<id>/<word>: the SchoolAdministration method, and what the administrator is told after
+    "uitschakelen": ("deactivate", N_("Het account van %(name)s is uitgeschakeld. %(name)s kan zich niet meer "
+                                      "aanmelden.")),
+    "inschakelen": ("reactivate", N_("Het account van %(name)s werkt weer. %(name)s kan zich opnieuw aanmelden.")),
+    "beheerder": ("appoint", N_("%(name)s is nu schoolbeheerder.")),
+    "geen-beheerder": ("dismiss", N_("%(name)s is geen schoolbeheerder meer.")),
+}
+LETTERS = {"wachtwoord": "reset_password", "brief": "person_letter"}  # answered with a page to print
+REFUSALS = {
+    "self": N_("Dat kun je niet voor je eigen account doen. Je eigen wachtwoord verander je in Mijn leerID."),
+    "elsewhere": N_("Deze persoon hoort ook bij een andere school. Daarom kan alleen de helpdesk van leerID dit "
+                    "account uitschakelen of weer inschakelen. Vraag het hun."),
+    "last_admin": N_("Dit is de laatste schoolbeheerder van je school. Maak eerst iemand anders schoolbeheerder."),
+    "not_staff": N_("Alleen leerkrachten en personeelsleden van je school kunnen schoolbeheerder worden."),
+    "disabled": N_("Dit account is uitgeschakeld. Schakel het eerst weer in."),
+    "already_active": N_("Dit account werkt al."),
+    "already_disabled": N_("Dit account is al uitgeschakeld."),
+    "already_admin": N_("Deze persoon is al schoolbeheerder."),
+    "not_admin": N_("Deze persoon is geen schoolbeheerder."),
+    "has_password": N_("Deze persoon heeft al een wachtwoord. Stel het wachtwoord opnieuw in als het vergeten is."),
+}
+
+
+def admin():
+    return services().school_admin
+
+
+@bp.before_request
+def signed_in_only():
+    sso = signed_in()
+    if sso is None:
+        return ask_login(request.path if request.method == "GET" else url_for("console.index"))
+    g.actor_id = sso.account_id
+    return None
+
+
+@bp.after_request
+def private(response):
+    response.headers["Cache-Control"] = "no-store"  # personal data: never kept by a browser or a proxy
+    return response
+
+
+@bp.errorhandler(NotFound)
+def not_theirs(_exc):
+    return error_page("not_found", 404)
+
+
+@bp.context_processor
+def role_names():
+    return {"role_name": lambda role: gettext(ROLE_NAMES.get(role, role))}
+
+
+def _page(template: str, number: str, status: int = 200, **context):
+    console = admin().console(g.actor_id, number)
+    return make_response(render_template(template, console=console, **context), status)
+
+
+def _class_id(text: str) -> int:
+    """A class id from the URL; anything else is NotFound, like a class that does not exist."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise NotFound("no such class")
+    return int(text)
+
+
+@bp.get("")
+def index():
+    schools = admin().schools_of(g.actor_id)
+    if not schools:
+        return error_page("not_school_admin", 403)
+    if len(schools) == 1:
+        return redirect(url_for("console.school", number=schools[0].number), 303)
+    return render_template("beheer/choose.html", schools=schools)
+
+
+@bp.get("/<number>")
+def school(number: str):
+    overview = admin().overview(g.actor_id, number)
+    return _page("beheer/school.html", number, overview=overview, classes=admin().classes(g.actor_id, number),
+                 section="school")
+
+
+@bp.get("/<number>/personen")
+def people(number: str):
+    text = request.args.get("q", "")[:100]
+    role = request.args.get("rol", "")
+    klas, page = request.args.get("klas", ""), request.args.get("pagina", "1")
+    found = admin().search(g.actor_id, number, text=text, roles=ROLE_FILTERS.get(role),
+                           class_id=_class_id(klas) if klas else None,
+                           page=int(page) if page.isascii() and page.isdigit() and len(page) <= 5 else 1)
+    query = {k: v for k, v in (("q", text), ("rol", role if role in ROLE_FILTERS else ""), ("klas", klas)) if v}
+    return _page("beheer/people.html", number, found=found, q=text, rol=query.get("rol", ""), klas=klas,
+                 query=query, classes=admin().classes(g.actor_id, number), section="people")
+
+
+@bp.get("/<number>/personen/<account_id>")
+def person(number: str, account_id: str):
+    return _person_page(number, account_id)
+
+
+def _person_page(number: str, account_id: str, status: int = 200, refused: str | None = None):
+    detail = admin().person(g.actor_id, number, account_id)
+    return _page("beheer/person.html", number, status, detail=detail, section="people",
+                 refused=gettext(REFUSALS[refused]) if refused else None)
+
+
+@bp.post("/<number>/personen/<account_id>/<word>")
+def change(number: str, account_id: str, word: str):
+    """An action on a person: done and confirmed (303 back to the person), or refused with the reason (409)."""
+    if word not in CHANGES and word not in LETTERS:
+        raise NotFound("no such action")
+    method, done = CHANGES.get(word, (LETTERS.get(word), None))
+    try:
+        result = getattr(admin(), method)(g.actor_id, number, account_id)
+    except Refused as exc:
+        return _person_page(number, account_id, 409, exc.reason)
+    back = url_for("console.person", number=number, account_id=account_id)
+    if done is None:
+        return _letters(result, back)
+    flash(gettext(done, name=result.name), "done")
+    if method == "dismiss" and result.id == g.actor_id:  # no longer theirs to manage
+        return redirect(url_for("console.index"), 303)
+    return redirect(back, 303)
+
+
+@bp.get("/<number>/klassen")
+def classes(number: str):
+    return _page("beheer/classes.html", number, classes=admin().classes(g.actor_id, number), section="classes")
+
+
+@bp.get("/<number>/klassen/<class_id>")
+def school_class(number: str, class_id: str):
+    detail = admin().school_class(g.actor_id, number, _class_id(class_id))
+    return _page("beheer/class.html", number, detail=detail, section="classes")
+
+
+@bp.post("/<number>/klassen/<class_id>/brieven")
+def class_letters(number: str, class_id: str):
+    found = _class_id(class_id)
+    letters = admin().class_letters(g.actor_id, number, found, everyone=request.form.get("wie") == "iedereen")
+    return _letters(letters, url_for("console.school_class", number=number, class_id=found))
+
+
+def _letters(letters, back: str):
+    """New activation codes, shown once as a page to print: never cached, never in a URL, never stored."""
+    html = render_template("beheer/letters.html", letters=letters, back=back,
+                           activation_url=f"{services().settings.issuer}/activeren")
+    return make_response(html, 200)

@@ -1,0 +1,406 @@
+"""SCIM 2.0 at /scim/v2 (RFC 7643/7644): a school's administration software provisions its people and classes.
+
+Clients: each school's provisioning client (`leerid schools provisioning-client`), tokens by client_credentials.
+"""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from scim2_tester import Status, check_server
+from sqlalchemy import select
+
+from idp.audit import AuditEvent
+from idp.db import make_engine
+from tests.protocol.scim_helpers import (
+    EDUCATION,
+    ERROR,
+    GROUP,
+    SCIM_JSON,
+    USER,
+    Scim,
+    client_token,
+    scim2_client,
+)
+
+OK = (Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE)
+ROOT_SEARCH = "search_with_attributes"  # POST /.search over every resource type: 501, which the tester skips
+
+
+def software(provider, school: str) -> tuple[Scim, dict]:
+    registered = provider.cli("schools", "provisioning-client", "--school", school)
+    token = client_token(provider, registered["client_id"], registered["client_secret"])
+    return Scim(provider, token), dict(registered, token=token)
+
+
+@pytest.fixture(scope="module")
+def school_a(provider) -> str:
+    return provider.school()
+
+
+@pytest.fixture(scope="module")
+def school_b(provider) -> str:
+    return provider.school()
+
+
+@pytest.fixture(scope="module")
+def scim_a(provider, school_a):
+    scim, registered = software(provider, school_a)
+    scim.client_id = registered["client_id"]
+    yield scim
+    scim.close()
+
+
+@pytest.fixture(scope="module")
+def scim_b(provider, school_b):
+    scim, _ = software(provider, school_b)
+    yield scim
+    scim.close()
+
+
+def born() -> str:
+    """A birthdate nobody else in the test database has, so that matching by name and birthdate is exact."""
+    return f"{secrets.randbelow(30) + 1980}-{secrets.randbelow(12) + 1:02d}-{secrets.randbelow(28) + 1:02d}"
+
+
+def unique_name() -> str:
+    return "Fam" + secrets.token_hex(4)
+
+
+def created(response) -> dict:
+    assert response.status_code == 201, response.text
+    assert response.headers["content-type"].startswith(SCIM_JSON)
+    return response.json()
+
+
+def assert_scim_error(response, status: int, scim_type: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(SCIM_JSON)
+    error = response.json()
+    assert error["schemas"] == [ERROR] and error["status"] == str(status)
+    if scim_type:
+        assert error["scimType"] == scim_type
+    return error
+
+
+# --- the compliance checker ---------------------------------------------------------------------------------
+
+
+def test_scim2_tester_finds_no_fault(provider, school_a, scim_a):
+    scim, registered = software(provider, provider.school())
+    scim.close()
+    results = check_server(scim2_client(provider, registered["token"]))
+    failed = [r for r in results if r.status not in OK and not (r.status == Status.SKIPPED and r.title == ROOT_SEARCH)]
+    for result in failed:
+        print(result.status, result.resource_type, result.title, result.reason)
+    assert len(results) > 40
+    assert not failed
+    assert {r.resource_type for r in results if r.status == Status.SUCCESS} >= {"User", "Group"}
+
+
+# --- who may call --------------------------------------------------------------------------------------------
+
+
+def test_without_a_token_the_answer_is_401_with_a_bearer_challenge(provider):
+    response = provider.http.get("/scim/v2/Users")
+    assert_scim_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_bad_token_is_401(provider):
+    scim = Scim(provider, "not-a-token")
+    response = scim.get("/Users")
+    assert_scim_error(response, 401)
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_a_platforms_token_is_refused(provider):
+    platform = provider.client()
+    token = client_token(provider, platform["client_id"], platform["client_secret"])
+    response = Scim(provider, token).get("/Users")
+    assert response.status_code in (401, 403), response.text
+    assert_scim_error(response, response.status_code)
+    assert "insufficient_scope" in response.headers["WWW-Authenticate"]
+
+
+# --- one school sees one school ------------------------------------------------------------------------------
+
+
+def test_another_schools_person_is_404_like_a_stranger(scim_a, scim_b):
+    theirs = created(scim_b.create_user("Jef", unique_name(), born()))
+    nobody = "00000000-0000-4000-8000-000000000000"
+    replacement = {"schemas": [USER, EDUCATION], "name": {"givenName": "X", "familyName": "Y"}, "active": False,
+                   EDUCATION: {"role": "pupil", "birthdate": "2014-01-01", "className": "1A"}}
+    for target in (theirs["id"], nobody):
+        responses = [scim_a.get(f"/Users/{target}"),
+                     scim_a.request("PUT", f"/Users/{target}", replacement),
+                     scim_a.patch(f"/Users/{target}", {"op": "replace", "path": "active", "value": False}),
+                     scim_a.request("DELETE", f"/Users/{target}")]
+        details = {assert_scim_error(r, 404)["detail"] for r in responses}
+        assert details == {"no such User"}
+    after = scim_b.get(f"/Users/{theirs['id']}").json()
+    assert after["active"] is True and after["name"] == theirs["name"]
+
+
+def test_another_schools_class_is_404(scim_a, scim_b):
+    theirs = created(scim_b.request("POST", "/Groups", {"schemas": [GROUP], "displayName": unique_name()}))
+    for response in (scim_a.get(f"/Groups/{theirs['id']}"),
+                     scim_a.request("PUT", f"/Groups/{theirs['id']}", {"schemas": [GROUP], "displayName": "Mine"}),
+                     scim_a.patch(f"/Groups/{theirs['id']}", {"op": "replace", "path": "displayName", "value": "M"}),
+                     scim_a.request("DELETE", f"/Groups/{theirs['id']}")):
+        assert assert_scim_error(response, 404)["detail"] == "no such Group"
+    assert scim_b.get(f"/Groups/{theirs['id']}").json()["displayName"] == theirs["displayName"]
+
+
+def test_lists_and_filters_never_show_another_schools_people(scim_a, scim_b):
+    family = unique_name()
+    theirs = created(scim_b.create_user("Mira", family, born(), external_id="shared-7"))
+    ours = created(scim_a.create_user("Mira", family + "x", born(), external_id="shared-7"))
+    everyone = scim_a.get("/Users", count=200).json()
+    assert theirs["id"] not in {u["id"] for u in everyone["Resources"]}
+    for expression in (f'name.familyName eq "{family}"', f'id eq "{theirs["id"]}"',
+                       f'userName eq "{theirs["userName"]}"', f'name.familyName sw "{family}" or userName pr'):
+        found = scim_a.get("/Users", filter=expression, count=200).json()
+        assert theirs["id"] not in {u["id"] for u in found.get("Resources", [])}, expression
+    same_external_id = scim_a.get("/Users", filter='externalId eq "shared-7"').json()
+    assert [u["id"] for u in same_external_id["Resources"]] == [ours["id"]]
+
+
+def test_a_school_cannot_make_anyone_a_member_elsewhere(provider, school_a, school_b, scim_a, scim_b):
+    theirs = created(scim_b.create_user("Noor", unique_name(), born(), class_name="3B"))
+    group = created(scim_a.request("POST", "/Groups", {"schemas": [GROUP], "displayName": unique_name()}))
+    added = scim_a.patch(f"/Groups/{group['id']}", {"op": "add", "path": "members", "value": [{"value": theirs["id"]}]})
+    assert_scim_error(added, 400, "invalidValue")
+    assert "members" not in scim_a.get(f"/Groups/{group['id']}").json()
+    # the school number in the extension is read-only: the person becomes a member of the token's school only
+    family = unique_name()
+    body = created(scim_a.create_user("Wout", family, born(), class_name="2C",
+                                      **{EDUCATION: {"role": "teacher", "birthdate": born(), "schoolNumber": school_b}}))
+    shown = provider.cli("users", "show", body["userName"])
+    assert {m["school"] for m in shown["memberships"]} == {school_a}
+    assert scim_b.get(f"/Users/{body['id']}").status_code == 404
+    assert scim_b.get(f"/Users/{theirs['id']}").json()[EDUCATION]["className"] == "3B"
+
+
+# --- creating, changing, deleting ----------------------------------------------------------------------------
+
+
+def test_create_chooses_the_username_and_matches_a_known_person(provider, school_b, scim_a):
+    birthdate = born()
+    known = provider.user("teacher", school=school_b, birthdate=birthdate)  # Lotte Peeters, at school B
+    body = created(scim_a.create_user("Lotte", "Peeters", birthdate, role="teacher", class_name=None,
+                                      userName="chosen.by.client"))
+    assert body["id"] == known["id"] and body["userName"] == known["username"]
+    fresh = created(scim_a.create_user("Zoë", "Van Damme-" + secrets.token_hex(2), born()))
+    assert fresh["userName"].startswith("zoe.vandamme")
+    assert fresh[EDUCATION] == {"role": "pupil", "className": "1A", "birthdate": fresh[EDUCATION]["birthdate"]}
+    with_school = scim_a.get(f"/Users/{fresh['id']}", attributes=f"{EDUCATION}:schoolNumber").json()
+    assert with_school[EDUCATION]["schoolNumber"]
+
+
+def test_missing_or_wrong_data_is_400_invalid_value(scim_a):
+    no_birthdate = scim_a.request("POST", "/Users", {"schemas": [USER, EDUCATION], "name": {
+        "givenName": "A", "familyName": "B"}, EDUCATION: {"role": "pupil", "className": "1A"}})
+    assert "birthdate" in assert_scim_error(no_birthdate, 400, "invalidValue")["detail"]
+    bad_role = scim_a.create_user("A", "B", born(), role="principal")
+    assert "role" in assert_scim_error(bad_role, 400, "invalidValue")["detail"]
+    bad_date = scim_a.create_user("A", "B", "21/03/2014")
+    assert "birthdate" in assert_scim_error(bad_date, 400, "invalidValue")["detail"]
+
+
+def test_an_uncertain_match_is_409_for_the_helpdesk(provider, school_b, scim_a):
+    birthdate = born()
+    for _ in range(2):
+        provider.user("pupil", school=school_b, birthdate=birthdate, **{"class": "5A"})  # two Lotte Peeters
+    response = scim_a.create_user("Lotte", "Peeters", birthdate, external_id="held-1")
+    assert "helpdesk" in assert_scim_error(response, 409, "uniqueness")["detail"]
+    reviews = provider.cli("import", "reviews")["reviews"]
+    assert any(r["external_id"] == "held-1" and len(r["candidates"]) == 2 for r in reviews)
+
+
+def test_patch_with_etags(provider, scim_a):
+    user = created(scim_a.create_user("Ilse", unique_name(), born(), external_id="e-1"))
+    path = f"/Users/{user['id']}"
+    read = scim_a.get(path)
+    etag = read.headers["ETag"]
+    assert etag.startswith('W/"') and read.json()["meta"]["version"] == etag
+    stale = scim_a.patch(path, {"op": "replace", "path": "name.givenName", "value": "Elsa"}, **{"If-Match": 'W/"0"'})
+    assert_scim_error(stale, 412)
+    changed = scim_a.patch(path, {"op": "replace", "path": "name.givenName", "value": "Elsa"},
+                           {"op": "add", "path": "emails", "value": [{"value": "elsa@school.example"}]},
+                           {"op": "replace", "path": f"{EDUCATION}:className", "value": "4D"},
+                           {"op": "replace", "path": "externalId", "value": "e-2"}, **{"If-Match": etag})
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["name"]["givenName"] == "Elsa" and body["emails"] == [{"value": "elsa@school.example"}]
+    assert body[EDUCATION]["className"] == "4D" and body["externalId"] == "e-2"
+    assert changed.headers["ETag"] not in (etag, None)
+    assert_scim_error(scim_a.patch(path, {"op": "replace", "path": "displayName", "value": "x"},
+                                   **{"If-Match": etag}), 412)
+    removed = scim_a.patch(path, {"op": "remove", "path": "emails"}, {"op": "remove", "path": "externalId"})
+    assert "emails" not in removed.json() and "externalId" not in removed.json()
+    shown = provider.cli("users", "show", user["userName"])
+    assert shown["given_name"] == "Elsa" and shown["email"] is None
+
+
+def test_put_replaces_and_keeps_the_username(scim_a):
+    user = created(scim_a.create_user("Bram", unique_name(), born(), role="staff", class_name=None))
+    replacement = {"schemas": [USER, EDUCATION], "userName": "ignored.name", "name": {
+        "givenName": "Bram", "familyName": "Claes"}, "active": True, EDUCATION: {
+        "role": "teacher", "birthdate": "1990-02-03", "className": "6A"}}
+    response = scim_a.request("PUT", f"/Users/{user['id']}", replacement, **{"If-Match": user["meta"]["version"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["userName"] == user["userName"] and body["name"]["familyName"] == "Claes"
+    assert body[EDUCATION] == {"role": "teacher", "className": "6A", "birthdate": "1990-02-03"}
+
+
+def test_inactive_deactivates_a_one_school_account(provider, scim_a):
+    user = created(scim_a.create_user("Saar", unique_name(), born()))
+    response = scim_a.patch(f"/Users/{user['id']}", {"op": "replace", "path": "active", "value": False})
+    assert response.status_code == 200 and response.json()["active"] is False
+    assert provider.cli("users", "show", user["userName"])["active"] is False
+    again = scim_a.patch(f"/Users/{user['id']}", {"op": "replace", "value": {"active": True}})
+    assert again.json()["active"] is True and provider.cli("users", "show", user["userName"])["active"] is True
+
+
+def test_inactive_for_someone_also_elsewhere_only_ends_the_membership_here(provider, school_a, school_b, scim_a):
+    birthdate = born()
+    person = provider.user("teacher", school=school_b, birthdate=birthdate)
+    body = created(scim_a.create_user("Lotte", "Peeters", birthdate, role="teacher", class_name=None))
+    assert body["id"] == person["id"]
+    response = scim_a.patch(f"/Users/{body['id']}", {"op": "replace", "path": "active", "value": False})
+    assert response.status_code == 204, response.text
+    assert_scim_error(scim_a.get(f"/Users/{body['id']}"), 404)
+    shown = provider.cli("users", "show", person["username"])
+    assert shown["active"] is True
+    current = {m["school"] for m in shown["memberships"] if m["valid_until"] is None}
+    assert current == {school_b}
+
+
+def test_delete_ends_the_membership_and_the_account_lives_on(provider, school_a, school_b, scim_a):
+    birthdate = born()
+    person = provider.user("teacher", school=school_b, birthdate=birthdate)
+    body = created(scim_a.create_user("Lotte", "Peeters", birthdate, role="teacher", class_name="2A"))
+    assert body["id"] == person["id"]
+    deleted = scim_a.request("DELETE", f"/Users/{body['id']}")
+    assert deleted.status_code == 204 and not deleted.content
+    assert_scim_error(scim_a.get(f"/Users/{body['id']}"), 404)
+    assert body["id"] not in {u["id"] for u in scim_a.get("/Users", count=200).json()["Resources"]}
+    shown = provider.cli("users", "show", person["username"])
+    assert shown["active"] is True
+    here = [m for m in shown["memberships"] if m["school"] == school_a]
+    assert here and all(m["valid_until"] is not None for m in here)
+    assert any(m["school"] == school_b and m["valid_until"] is None for m in shown["memberships"])
+
+
+# --- lists and filters ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def roster(provider):
+    """A school of its own with five people, for exact counts."""
+    scim, _ = software(provider, provider.school())
+    family = unique_name()
+    people = [created(scim.create_user(given, family, born(), external_id=f"r-{i}", role=role))
+              for i, (given, role) in enumerate((("Ann", "pupil"), ("Bert", "pupil"), ("Cas", "teacher"),
+                                                  ("Dirk", "staff"), ("Eva", "pupil")))]
+    scim.patch(f"/Users/{people[3]['id']}", {"op": "replace", "path": "active", "value": False})
+    yield scim, people, family
+    scim.close()
+
+
+def test_pagination(roster):
+    scim, _, _ = roster
+    whole = scim.get("/Users").json()
+    assert whole["totalResults"] == 5 and len(whole["Resources"]) == 5
+    second = scim.get("/Users", startIndex=2, count=2).json()
+    assert (second["totalResults"], second["startIndex"], second["itemsPerPage"]) == (5, 2, 2)
+    assert [u["id"] for u in second["Resources"]] == [u["id"] for u in whole["Resources"][1:3]]
+    assert scim.get("/Users", startIndex=5, count=10).json()["itemsPerPage"] == 1
+    assert scim.get("/Users", count=0).json()["totalResults"] == 5
+
+
+@pytest.mark.parametrize("expression, expected", [
+    ('name.givenName eq "ann"', ["Ann"]),
+    ('name.givenName co "er"', ["Bert"]),
+    ('name.givenName sw "C" or name.givenName sw "D"', ["Cas", "Dirk"]),
+    ('externalId eq "r-4" and active eq true', ["Eva"]),
+    ('active eq false', ["Dirk"]),
+    ('not (active eq true)', ["Dirk"]),
+    (f'{EDUCATION}:role eq "teacher"', ["Cas"]),
+    ('displayName co "va "', ["Eva"]),
+    ('externalId pr and name.givenName ew "t"', ["Bert"]),
+    ('meta.lastModified gt "2000-01-01T00:00:00Z" and name.givenName eq "Ann"', ["Ann"]),
+    ('meta.lastModified lt "2000-01-01T00:00:00Z"', []),
+])
+def test_filters(roster, expression, expected):
+    scim, _, _ = roster
+    response = scim.get("/Users", filter=expression)
+    assert response.status_code == 200, response.text
+    assert sorted(u["name"]["givenName"] for u in response.json().get("Resources", [])) == expected
+
+
+def test_filter_by_username_and_search_endpoint(roster):
+    scim, people, _ = roster
+    found = scim.get("/Users", filter=f'userName eq "{people[0]["userName"].upper()}"').json()
+    assert [u["id"] for u in found["Resources"]] == [people[0]["id"]]
+    searched = scim.request("POST", "/Users/.search", {"schemas": [
+        "urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'name.givenName eq "Cas"',
+        "attributes": ["userName"]}).json()
+    assert searched["totalResults"] == 1 and set(searched["Resources"][0]) == {"schemas", "id", "userName"}
+
+
+@pytest.mark.parametrize("expression", ['emails[value co "x"]', 'nickName eq "x"', 'userName eq', 'name.givenName zz "a"'])
+def test_unsupported_filters_are_400_invalid_filter(roster, expression):
+    scim, _, _ = roster
+    assert_scim_error(scim.get("/Users", filter=expression), 400, "invalidFilter")
+
+
+# --- classes -------------------------------------------------------------------------------------------------
+
+
+def test_class_membership_through_groups(provider, scim_a):
+    pupil = created(scim_a.create_user("Tijs", unique_name(), born(), class_name="1A"))
+    name = "K" + secrets.token_hex(3)
+    group = created(scim_a.request("POST", "/Groups", {"schemas": [GROUP], "displayName": name}))
+    assert_scim_error(scim_a.request("POST", "/Groups", {"schemas": [GROUP], "displayName": name}), 409,
+                      "uniqueness")
+    added = scim_a.patch(f"/Groups/{group['id']}", {"op": "add", "path": "members", "value": [
+        {"value": pupil["id"]}]})
+    assert [m["value"] for m in added.json()["members"]] == [pupil["id"]]
+    assert scim_a.get(f"/Users/{pupil['id']}").json()[EDUCATION]["className"] == name
+    listed = scim_a.get("/Groups", filter=f'displayName eq "{name}"').json()
+    assert [g["id"] for g in listed["Resources"]] == [group["id"]]
+    removed = scim_a.patch(f"/Groups/{group['id']}", {"op": "remove", "path": f'members[value eq "{pupil["id"]}"]'})
+    assert "members" not in removed.json()
+    assert "className" not in scim_a.get(f"/Users/{pupil['id']}").json()[EDUCATION]
+    assert scim_a.request("DELETE", f"/Groups/{group['id']}").status_code == 204
+    assert_scim_error(scim_a.get(f"/Groups/{group['id']}"), 404)
+
+
+# --- errors and the audit log --------------------------------------------------------------------------------
+
+
+def test_errors_are_scim_json(scim_a):
+    assert_scim_error(scim_a.get("/Pets"), 404)
+    assert_scim_error(scim_a.request("POST", "/Schemas", {}), 405)
+    wrong_type = scim_a.http.post("/Users", content=b"name=x", headers={"Content-Type": "text/plain"})
+    assert_scim_error(wrong_type, 415)
+    assert_scim_error(scim_a.http.post("/Users", content=b"{not json", headers={"Content-Type": SCIM_JSON}), 400)
+
+
+def test_every_change_is_audited(provider, scim_a):
+    user = created(scim_a.create_user("Roos", unique_name(), born()))
+    scim_a.patch(f"/Users/{user['id']}", {"op": "replace", "path": "name.givenName", "value": "Rosa"})
+    scim_a.request("DELETE", f"/Users/{user['id']}")
+    engine = make_engine(provider.env["LEERID_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            events = conn.execute(select(AuditEvent.event, AuditEvent.client_id).where(
+                AuditEvent.subject_id == user["id"]).order_by(AuditEvent.seq)).all()
+    finally:
+        engine.dispose()
+    ours = [event for event, client_id in events if client_id == scim_a.client_id]
+    assert ours == ["scim_user_created", "scim_user_changed", "scim_user_left"]
+    assert provider.cli("audit", "verify")["ok"] is True
