@@ -108,11 +108,16 @@ def revoke_grants(session: Session, account_id: str, reason: str) -> None:
     session.add_all(RevokedGrant(grant_id=g, reason=reason) for g in grants - revoked)
 
 
-def _disable(session: Session, account: Account, actor_id: str | None, reason: str) -> None:
-    """Deactivate inside the caller's transaction: no more logins, every refresh grant revoked, audited."""
+def _disable(session: Session, account: Account, actor_id: str | None, reason: str,
+             school_id: int | None = None) -> None:
+    """Deactivate inside the caller's transaction: no more logins, every refresh grant revoked, audited.
+
+    `school_id`: the school that decided it (its console or software); only that school may undo it.
+    """
     account.disabled_at = utcnow()
     revoke_grants(session, account.id, "account deactivated")
-    audit.record(session, "account_deactivated", actor_id=actor_id, subject_id=account.id, detail={"reason": reason})
+    audit.record(session, "account_deactivated", actor_id=actor_id, subject_id=account.id, school_id=school_id,
+                 detail={"reason": reason})
 
 
 class AccountService:

@@ -37,7 +37,11 @@ LETTERS = {"wachtwoord": "reset_password", "brief": "person_letter"}  # answered
 REFUSALS = {
     "self": N_("Dat kun je niet voor je eigen account doen. Je eigen wachtwoord verander je in Mijn leerID."),
     "elsewhere": N_("Deze persoon hoort ook bij een andere school. Daarom kan alleen de helpdesk van leerID dit "
-                    "account uitschakelen of weer inschakelen. Vraag het hun."),
+                    "account veranderen. Vraag het hun."),
+    "administrator": N_("Deze persoon is schoolbeheerder. Een nieuw wachtwoord of een nieuwe brief voor een "
+                        "schoolbeheerder regelt de helpdesk van leerID. Vraag het hun."),
+    "not_ours": N_("Dit account is uitgeschakeld door de helpdesk van leerID, niet door je school. Alleen de "
+                   "helpdesk kan het weer inschakelen. Vraag het hun."),
     "last_admin": N_("Dit is de laatste schoolbeheerder van je school. Maak eerst iemand anders schoolbeheerder."),
     "not_staff": N_("Alleen leerkrachten en personeelsleden van je school kunnen schoolbeheerder worden."),
     "disabled": N_("Dit account is uitgeschakeld. Schakel het eerst weer in."),

@@ -45,7 +45,7 @@ def parked(view):
 
 
 def _resume(interaction: Interaction):
-    back = own_page(interaction.params.get("return_to", ""))
+    back = own_page(interaction.return_to or "")
     if back:  # a login for one of leerID's own pages, not for a platform
         services().interactions.finish(interaction)
         return redirect(back, 303)

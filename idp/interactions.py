@@ -17,6 +17,7 @@ class Interaction:
     account_chosen: bool = False  # prompt=select_account: the person chose the account already logged in
     consent: str | None = None  # allow | deny
     consent_account: str | None = None  # who decided: a decision counts only for that account
+    return_to: str | None = None  # a login for one of leerID's own pages (never from request parameters)
 
 
 class InteractionStore:
@@ -26,8 +27,9 @@ class InteractionStore:
         self.store = store
         self.ttl = ttl
 
-    def start(self, params: dict, binding: str, step: str) -> Interaction:
-        interaction = Interaction(uid=random_token(18), params=params, binding=binding, step=step)
+    def start(self, params: dict, binding: str, step: str, return_to: str | None = None) -> Interaction:
+        interaction = Interaction(uid=random_token(18), params=params, binding=binding, step=step,
+                                  return_to=return_to)
         self.save(interaction)
         return interaction
 

@@ -25,6 +25,7 @@ from idp.directory import (
     school_year,
 )
 from idp.errors import InvalidInput, NotFound
+from idp.school_scope import current_on
 from idp.roster import (
     Rejection,
     RosterRejected,
@@ -78,6 +79,7 @@ class SchoolState:
     accounts: dict[str, Account]
     parents: dict[str, set[str]]  # the parents' e-mail addresses this school gave, per pupil
     reviews: dict[str, RosterReview]  # open review rows by external id
+    elsewhere: set[str]  # of the accounts concerned, those that belong to another school today
     seen: set[tuple[str, str]] = field(default_factory=set)
     arriving: set[str] = field(default_factory=set)  # leerIDs that came from elsewhere in this import
     new_usernames: set[str] = field(default_factory=set)
@@ -214,7 +216,13 @@ class RosterImporter:
                 parents.setdefault(account_id, set()).add(email)
         reviews = {r.external_id: r for r in session.scalars(select(RosterReview).where(
             RosterReview.school_id == school.id, RosterReview.resolved_at.is_(None)))}
-        return SchoolState(school, today, by_external, current, classes, people, taken, accounts, parents, reviews)
+        concerned = {a for found in people.values() for a in found} | set(by_external.values())
+        elsewhere = set()
+        for part in chunks(sorted(concerned), 500):
+            elsewhere.update(session.scalars(select(Membership.account_id).where(
+                Membership.account_id.in_(part), Membership.school_id != school.id, current_on(today))))
+        return SchoolState(school, today, by_external, current, classes, people, taken, accounts, parents, reviews,
+                           elsewhere)
 
     @staticmethod
     def _people(session: Session, rows: list[RosterRow]) -> dict[tuple, list[str]]:
@@ -235,9 +243,10 @@ class RosterImporter:
             candidates = state.people.get(same_person_key(row.given_name, row.family_name, row.birthdate), [])
             if decided is not None:
                 candidates = [] if decided == "new" else [decided]
-            if len(candidates) > 1:
-                report.uncertain.append(Rejection(row.line, f"{len(candidates)} existing leerIDs have this name "
-                                                            "and birthdate; held for review by the helpdesk"))
+            if len(candidates) > 1 or (candidates and decided is None and candidates[0] in state.elsewhere):
+                # Several could be them, or the one who could is another school's today: a person decides.
+                report.uncertain.append(Rejection(row.line, "this person may already have a leerID; held for "
+                                                            "review by the leerID helpdesk"))
                 self._hold(session, state, row, candidates)
                 return
             if candidates:
@@ -293,6 +302,10 @@ class RosterImporter:
 
     @staticmethod
     def _update_account(state: SchoolState, account_id: str, row: RosterRow, report: ImportReport) -> None:
+        """Names, birthdate and e-mail as the school has them; not for someone another school shares today
+        (one school must not change what the other sees: the helpdesk corrects those)."""
+        if account_id in state.elsewhere:
+            return
         account = state.accounts[account_id]
         fresh = {"given_name": row.given_name, "family_name": row.family_name, "birthdate": row.birthdate}
         if row.email:

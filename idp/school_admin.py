@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import audit
@@ -21,6 +22,7 @@ from idp.db import Database
 from idp.directory import school_year_label
 from idp.errors import LeerIDError, NotFound
 from idp.school_scope import SchoolScope, administered_schools
+from idp.sessions import SessionStore
 
 STAFF_ROLES = ("teacher", "staff")
 PAGE_SIZE = 25
@@ -31,8 +33,8 @@ MAX_SEARCH = 100
 class Refused(LeerIDError):
     """The action does not apply to this person; `reason` names why (the console explains each reason)."""
 
-    REASONS = ("self", "elsewhere", "last_admin", "not_staff", "disabled", "already_active", "already_disabled",
-               "already_admin", "not_admin", "has_password")
+    REASONS = ("self", "elsewhere", "administrator", "not_ours", "last_admin", "not_staff", "disabled",
+               "already_active", "already_disabled", "already_admin", "not_admin", "has_password")
 
     def __init__(self, reason: str):
         super().__init__(f"refused: {reason}")
@@ -131,8 +133,9 @@ class Letters:
 
 
 class SchoolAdministration:
-    def __init__(self, db: Database, clock: Callable[[], date] = date.today):
+    def __init__(self, db: Database, sessions: SessionStore | None = None, clock: Callable[[], date] = date.today):
         self.db = db
+        self.sessions = sessions
         self.clock = clock
 
     # --- who administers what ---
@@ -224,7 +227,10 @@ class SchoolAdministration:
             revoke_grants(session, person.id, "password reset by the school")
             letter = _letter(session, scope, person)
             _record(scope, "school_admin_password_reset", actor_id, person)
-            return Letters(_school(scope), None, (letter,))
+            letters = Letters(_school(scope), None, (letter,))
+        if self.sessions is not None:
+            self.sessions.end_all(person.id)  # logged in with the old password somewhere: no longer
+        return letters
 
     def person_letter(self, actor_id: str, number: str, account_id: str) -> Letters:
         """A first-login letter for someone who has no password yet (a new code replaces the old one)."""
@@ -244,7 +250,8 @@ class SchoolAdministration:
             found = scope.school_class(class_id)
             letters = []
             for person in scope.class_members(found):
-                if person.disabled_at is None and (everyone or person.password_hash is None):
+                if person.disabled_at is None and (everyone or person.password_hash is None) \
+                        and not _shared(scope, person):  # a code is a new password: not for others' people
                     letters.append(fresh_letter(session, person, found.name, scope.today))
                     _record(scope, "activation_letter_issued", actor_id, person,
                             {"class": found.name, "everyone": everyone})
@@ -254,6 +261,7 @@ class SchoolAdministration:
         """No more logins and every refresh grant revoked; refused for someone another school also counts on."""
         with self.db.transaction() as session:
             scope = self._administered(session, actor_id, number)
+            admins = _locked_admins(scope, actor_id)
             person = scope.person(account_id, current=True)
             if person.id == actor_id:
                 raise Refused("self")
@@ -261,7 +269,10 @@ class SchoolAdministration:
                 raise Refused("already_disabled")
             if scope.elsewhere(person):
                 raise Refused("elsewhere")
-            _disable(session, person, actor_id, f"deactivated by an administrator of school {scope.school.number}")
+            if not _active_admins(scope, {m.account_id for m in admins} - {person.id}):
+                raise Refused("last_admin")
+            _disable(session, person, actor_id, f"deactivated by an administrator of school {scope.school.number}",
+                     school_id=scope.school.id)
             _record(scope, "school_admin_deactivated", actor_id, person)
             return _row(scope, person)
 
@@ -273,6 +284,8 @@ class SchoolAdministration:
                 raise Refused("already_active")
             if scope.elsewhere(person):
                 raise Refused("elsewhere")
+            if not scope.deactivated_here(person):
+                raise Refused("not_ours")
             person.disabled_at = None
             _record(scope, "account_reactivated", actor_id, person)
             return _row(scope, person)
@@ -298,13 +311,12 @@ class SchoolAdministration:
         """The person is no longer an administrator of this school; never the last active one."""
         with self.db.transaction() as session:
             scope = self._administered(session, actor_id, number)
-            admins = scope.admin_memberships(lock=True)
+            admins = _locked_admins(scope, actor_id)
             person = scope.person(account_id, current=True)
             theirs = [m for m in admins if m.account_id == person.id]
             if not theirs:
                 raise Refused("not_admin")
-            others = {m.account_id for m in admins if m.account_id != person.id}
-            if not any(session.get(Account, other).disabled_at is None for other in others):
+            if not _active_admins(scope, {m.account_id for m in admins if m.account_id != person.id}):
                 raise Refused("last_admin")
             for membership in theirs:
                 membership.is_admin = False
@@ -319,7 +331,35 @@ class SchoolAdministration:
             raise Refused("self")
         if person.disabled_at is not None:
             raise Refused("disabled")
+        if scope.elsewhere(person):
+            raise Refused("elsewhere")
+        if _shared(scope, person):
+            raise Refused("administrator")
         return person
+
+
+def _shared(scope: SchoolScope, person: Account) -> bool:
+    """Whether a new password for the person would reach beyond this school's pupils and staff: they belong to
+    another school too, or administer a school (their account opens that school's console)."""
+    return scope.elsewhere(person) or bool(administered_schools(scope.session, person.id, scope.today))
+
+
+def _locked_admins(scope: SchoolScope, actor_id: str) -> list:
+    """The school's administrator memberships, locked until the transaction ends; then, with what others may
+    have committed meanwhile, the actor must still be an active administrator (two administrators removing
+    each other at the same moment cannot leave the school without one)."""
+    admins = scope.admin_memberships(lock=True)
+    if actor_id not in _active_admins(scope, {m.account_id for m in admins}):
+        raise NotFound("no such school")
+    return admins
+
+
+def _active_admins(scope: SchoolScope, account_ids: set[str]) -> set[str]:
+    """Those of `account_ids` whose account works, read afresh from the database (not the session's copies)."""
+    if not account_ids:
+        return set()
+    return set(scope.session.scalars(select(Account.id).where(Account.id.in_(account_ids),
+                                                              Account.disabled_at.is_(None))))
 
 
 def _school(scope: SchoolScope) -> SchoolView:

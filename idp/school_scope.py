@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from idp.accounts import Account
+from idp.audit import AuditEvent
 from idp.directory import Membership, School, SchoolClass, school_year
 from idp.errors import NotFound
 
@@ -130,6 +131,16 @@ class SchoolScope:
             query = query.options(lazyload(Membership.school), lazyload(Membership.school_class)) \
                 .with_for_update(of=Membership)
         return list(self.session.scalars(query))
+
+    def deactivated_here(self, account: Account) -> bool:
+        """Whether this school (its console or its software) deactivated the account, so it may undo that.
+
+        An account that leerID's operators or the leavers' sweep deactivated is not the school's to undo.
+        """
+        last = self.session.scalar(select(AuditEvent.school_id).where(
+            AuditEvent.event == "account_deactivated", AuditEvent.subject_id == account.id
+        ).order_by(AuditEvent.seq.desc()).limit(1))
+        return account.disabled_at is not None and last == self.school.id
 
     def administrators(self) -> list[Account]:
         members = select(Membership.account_id).where(self._here(current=True), Membership.is_admin.is_(True))

@@ -2,6 +2,7 @@
 
 Every request carries an access token of a school's provisioning client (client_credentials, scope `scim`);
 the token's client names the one school whose people and classes the request may see and change.
+Bodies are bounded: at most 64 KiB (the app's MAX_CONTENT_LENGTH) and MAX_DEPTH levels of JSON nesting.
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from scim2_models import (
     ResponseParameters,
     SCIMException,
     UnauthorizedException,
+    UniquenessException,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import (
     HTTPException,
     MethodNotAllowed,
@@ -32,7 +34,8 @@ from werkzeug.exceptions import (
 
 from idp import csrf
 from idp.errors import StoreUnavailable
-from idp.scim import CONFIG, PROVIDER, SCHEMAS, Caller, page, parse
+from idp.scim import RETRY
+from idp.scim_schema import CONFIG, PROVIDER, SCHEMAS, Caller, page, parse
 from idp.web import services
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
@@ -40,6 +43,7 @@ csrf.exempt(bp)
 SCIM_JSON = "application/scim+json"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 REALM = 'Bearer realm="leerID SCIM"'
+MAX_DEPTH = 32  # JSON nesting of a body; a SCIM PATCH needs about 6
 log = logging.getLogger("leerid.scim")
 
 
@@ -88,6 +92,13 @@ def http_error(exc: HTTPException):
     return error_response(exc.code or 400, exc.name)
 
 
+@bp.errorhandler(IntegrityError)
+def conflicting(exc: IntegrityError):
+    """A write that lost a race the service did not map itself: rolled back, the client may retry."""
+    log.warning("conflicting SCIM write: %s", type(exc.orig).__name__)
+    return scim_error(UniquenessException(detail=RETRY))
+
+
 @bp.errorhandler(StoreUnavailable)
 @bp.errorhandler(OperationalError)
 def unavailable(exc: Exception):
@@ -120,10 +131,26 @@ def authenticate():
 def body() -> dict:
     if request.mimetype not in (SCIM_JSON, "application/json"):
         raise UnsupportedMediaType()
-    payload = request.get_json(force=True, silent=True)
+    try:
+        payload = request.get_json(force=True, silent=True)
+    except RecursionError:  # json's parser recurses once per level of nesting
+        payload = None
     if not isinstance(payload, dict):
         raise InvalidSyntaxException(detail="the body is not a JSON object")
+    if nesting(payload) > MAX_DEPTH:
+        raise InvalidSyntaxException(detail=f"the body nests more than {MAX_DEPTH} levels")
     return payload
+
+
+def nesting(value) -> int:
+    """How deep JSON objects and arrays nest in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def if_match() -> str | None:

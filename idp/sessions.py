@@ -16,11 +16,12 @@ class SsoSession:
     acr: str
     amr: list[str]
     clients: list[str] = field(default_factory=list)
-    created_at: int = field(default_factory=lambda: int(time.time()))
+    created_at: float = field(default_factory=time.time)
 
 
 class SessionStore:
     KIND = "session"
+    CUTOFF = "sessions-ended"  # per account: sessions that began before this moment are over
 
     def __init__(self, store: RedisStore, ttl: int, max_age: int):
         self.store = store
@@ -42,7 +43,8 @@ class SessionStore:
         if not data:
             return None
         session = SsoSession(**data)
-        if time.time() - session.created_at > self.max_age:
+        cutoff = self.store.get(self.CUTOFF, session.account_id)
+        if time.time() - session.created_at > self.max_age or (cutoff and session.created_at <= cutoff["at"]):
             self.store.delete(self.KIND, cookie)
             return None
         return session
@@ -51,6 +53,10 @@ class SessionStore:
         if client_id not in session.clients:
             session.clients.append(client_id)
             self.store.put(self.KIND, cookie, asdict(session), self.ttl)
+
+    def end_all(self, account_id: str) -> None:
+        """Every SSO session of the person ends (e.g. after a password reset); a later login starts a new one."""
+        self.store.put(self.CUTOFF, account_id, {"at": time.time()}, self.max_age + 60)
 
     def end(self, cookie: str | None) -> SsoSession | None:
         if not cookie or len(cookie) > 100:

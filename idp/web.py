@@ -110,6 +110,5 @@ def signed_in():
 
 def ask_login(return_to: str):
     """The login page; after logging in the person comes back to `return_to` (one of leerID's own pages)."""
-    interaction = services().interactions.start({"return_to": own_page(return_to) or OWN_PAGES[0]}, binding(),
-                                                "login")
+    interaction = services().interactions.start({}, binding(), "login", return_to=own_page(return_to) or OWN_PAGES[0])
     return redirect(url_for("interaction.show", uid=interaction.uid), 303)

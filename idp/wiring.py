@@ -96,7 +96,7 @@ class Container:
     def school_admin(self):
         from idp.school_admin import SchoolAdministration
 
-        return SchoolAdministration(self.db)
+        return SchoolAdministration(self.db, self.sessions)
 
     @cached_property
     def scim(self):

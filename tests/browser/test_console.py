@@ -43,6 +43,8 @@ def setup(provider, tmp_path_factory) -> Setup:
                       f"s1;Hanne;Beheer{tag};1979-09-09;personeel;\n"
                       f"p1;Wout;Bschool{tag};2013-03-03;leerling;5B\n", encoding="utf-8")
     provider.cli("import", "roster", str(roster), "--school", b)
+    [held] = provider.cli("import", "reviews", "--school", b)["reviews"]  # Hanne works at A: the helpdesk decides
+    provider.cli("import", "resolve", str(held["id"]), "--username", admin["username"])
     admin_b = create(provider, b, "staff", "Ines", f"Bbeheer{tag}", "--school-admin")  # after: not on the roster
     with Browser(provider) as http:
         http.login(http.get(f"{provider.issuer}/beheer"), admin_b)

@@ -131,12 +131,49 @@ def test_next_years_roster_moves_pupils_and_ends_who_left(leerid, school, tmp_pa
 
 def test_a_pupil_arriving_from_another_school_keeps_one_leerid(leerid, school, tmp_path):
     t, other = tag(), leerid.school()
-    imported(leerid, roster(tmp_path / "a.csv", [f"A{t};Elias;Wouters{t};2014-06-01;leerling;6B;;;"]), school)
-    report = imported(leerid, roster(tmp_path / "b.csv", [f"B{t};Elias;Wouters{t};01/06/2014;leerling;1A;;;"]), other)
+    start = date.today().year + 1
+    imported(leerid, roster(tmp_path / "a.csv", [f"A{t};Elias;Wouters{t};2014-06-01;leerling;6B;;;",
+                                                 f"A{t}x;Stan;Wouters{t};2016-06-01;leerling;4B;;;"]), school)
+    imported(leerid, roster(tmp_path / "a2.csv", [f"A{t}x;Stan;Wouters{t};2016-06-01;leerling;5B;;;"]), school,
+             "--as-of", f"{start}-09-01")  # the old school's next-year roster: Elias left
+    report = imported(leerid, roster(tmp_path / "b.csv", [f"B{t};Elias;Wouters{t};01/06/2014;leerling;1A;;;"]), other,
+                      "--as-of", f"{start}-09-01")
     assert (report["matched"], report["created"]) == (1, 0)
     elias = leerid.cli("users", "show", f"elias.wouters{t}")
-    current = [m["school"] for m in elias["memberships"] if m["valid_until"] is None]
-    assert current == [other], "a pupil belongs to one school at a time"
+    assert [(m["school"], m["valid_until"]) for m in elias["memberships"]] == [
+        (school, f"{start}-08-31"), (other, None)]
+
+
+def test_a_pupil_still_at_another_school_is_held_for_the_helpdesk(leerid, school, tmp_path):
+    """Another school cannot take a pupil over by typing their name and birthdate: a person decides."""
+    t, other = tag(), leerid.school()
+    imported(leerid, roster(tmp_path / "a.csv", [f"A{t};Mats;Jans{t};2014-06-01;leerling;6B;;;"]), school)
+    before = leerid.counts()
+    report = imported(leerid, roster(tmp_path / "b.csv", [f"B{t};Mats;Jans{t};2014-06-01;leerling;1A;;;"]), other)
+    assert (report["matched"], report["created"], len(report["uncertain"])) == (0, 0, 1)
+    assert "another school" not in report["uncertain"][0]["reason"], "the report does not say where they are"
+    mats = leerid.cli("users", "show", f"mats.jans{t}")
+    assert [(m["school"], m["valid_until"]) for m in mats["memberships"]] == [(school, None)]
+    assert leerid.counts()["roster_reviews"] == before["roster_reviews"] + 1
+    review = next(r for r in leerid.cli("import", "reviews", "--school", other)["reviews"] if r["external_id"] == f"B{t}")
+    assert [c["schools"] for c in review["candidates"]] == [[school]], "the helpdesk sees where they are"
+    leerid.cli("import", "resolve", str(review["id"]), "--username", f"mats.jans{t}")
+    moved = leerid.cli("users", "show", f"mats.jans{t}")
+    assert [m["school"] for m in moved["memberships"] if m["valid_until"] is None] == [other]
+
+
+def test_a_school_does_not_rename_someone_another_school_shares(leerid, school, tmp_path):
+    t, other = tag(), leerid.school()
+    imported(leerid, roster(tmp_path / "a.csv", [f"A{t};Ilse;Peeters{t};1980-01-01;leerkracht;;;;"]), school)
+    held = imported(leerid, roster(tmp_path / "b.csv", [f"B{t};Ilse;Peeters{t};1980-01-01;leerkracht;;;;"]), other)
+    review = next(r for r in leerid.cli("import", "reviews", "--school", other)["reviews"] if r["external_id"] == f"B{t}")
+    assert held["uncertain"] and review
+    leerid.cli("import", "resolve", str(review["id"]), "--username", f"ilse.peeters{t}")
+    renamed = imported(leerid, roster(tmp_path / "b2.csv", [f"B{t};Ilsa;Peeters{t};1980-01-01;leerkracht;;;;"]),
+                       other)
+    assert renamed["updated"] == 0
+    ilse = leerid.cli("users", "show", f"ilse.peeters{t}")
+    assert ilse["given_name"] == "Ilse" and sorted(m["school"] for m in ilse["memberships"]) == sorted([school, other])
 
 
 def twins_elsewhere(leerid, t: str) -> list[str]:

@@ -26,9 +26,14 @@ class Scim:
     """One school's software talking SCIM over HTTP."""
 
     def __init__(self, provider, token: str):
+        self.provider, self.token = provider, token
         self.base = provider.issuer + "/scim/v2"
         self.http = httpx.Client(base_url=self.base, timeout=30, trust_env=False,
                                  headers={"Authorization": f"Bearer {token}", "Accept": SCIM_JSON})
+
+    def fork(self) -> Scim:
+        """Another connection of the same school's software (one per thread in a test of parallel requests)."""
+        return Scim(self.provider, self.token)
 
     def request(self, method: str, path: str, json: dict | None = None, **headers: str) -> httpx.Response:
         extra = {"Content-Type": SCIM_JSON} if json is not None else {}

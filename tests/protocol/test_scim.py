@@ -5,13 +5,20 @@ Clients: each school's provisioning client (`leerid schools provisioning-client`
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import count
 
 import pytest
 from scim2_tester import Status, check_server
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
+from idp.accounts import Account
 from idp.audit import AuditEvent
 from idp.db import make_engine
+from idp.directory import School
+from tests.live import at_once
 from tests.protocol.scim_helpers import (
     EDUCATION,
     ERROR,
@@ -81,6 +88,39 @@ def assert_scim_error(response, status: int, scim_type: str | None = None) -> di
     if scim_type:
         assert error["scimType"] == scim_type
     return error
+
+
+@contextmanager
+def database(provider) -> Iterator[Connection]:
+    """The live provider's database, for checking what a request wrote (or did not)."""
+    engine = make_engine(provider.env["LEERID_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def current_schools(provider, username: str) -> set[str]:
+    return {m["school"] for m in provider.cli("users", "show", username)["memberships"] if m["valid_until"] is None}
+
+
+def review_of(provider, school: str, external_id: str) -> dict:
+    return next(r for r in provider.cli("import", "reviews", "--school", school)["reviews"]
+                if r["external_id"] == external_id)
+
+
+def shared_person(provider, scim, here: str, there: str, role: str = "teacher", class_name: str | None = None) -> dict:
+    """A person of school `there` whom the helpdesk also placed at `here` (after `here`'s POST was held): a member
+    of both schools today. Their CLI summary, with the family name, birthdate and external id used here."""
+    family, birthdate, external_id = unique_name(), born(), "x-" + secrets.token_hex(4)
+    person = provider.user(role, school=there, birthdate=birthdate, family_name=family)
+    held = scim.create_user("Lotte", family, birthdate, role=role, class_name=class_name, external_id=external_id)
+    assert_scim_error(held, 409, "uniqueness")
+    provider.cli("import", "resolve", str(review_of(provider, here, external_id)["id"]), "--username",
+                 person["username"])
+    assert current_schools(provider, person["username"]) == {here, there}
+    return dict(person, family=family, birthdate=birthdate, external_id=external_id)
 
 
 # --- the compliance checker ---------------------------------------------------------------------------------
@@ -185,12 +225,13 @@ def test_a_school_cannot_make_anyone_a_member_elsewhere(provider, school_a, scho
 # --- creating, changing, deleting ----------------------------------------------------------------------------
 
 
-def test_create_chooses_the_username_and_matches_a_known_person(provider, school_b, scim_a):
-    birthdate = born()
-    known = provider.user("teacher", school=school_b, birthdate=birthdate)  # Lotte Peeters, at school B
-    body = created(scim_a.create_user("Lotte", "Peeters", birthdate, role="teacher", class_name=None,
+def test_create_chooses_the_username_and_matches_a_known_person(provider, school_a, scim_a):
+    birthdate, family = born(), unique_name()
+    known = provider.user("teacher", birthdate=birthdate, family_name=family)  # at no school today
+    body = created(scim_a.create_user("Lotte", family, birthdate, role="teacher", class_name=None,
                                       userName="chosen.by.client"))
     assert body["id"] == known["id"] and body["userName"] == known["username"]
+    assert current_schools(provider, known["username"]) == {school_a}
     fresh = created(scim_a.create_user("Zoë", "Van Damme-" + secrets.token_hex(2), born()))
     assert fresh["userName"].startswith("zoe.vandamme")
     assert fresh[EDUCATION] == {"role": "pupil", "className": "1A", "birthdate": fresh[EDUCATION]["birthdate"]}
@@ -216,6 +257,38 @@ def test_an_uncertain_match_is_409_for_the_helpdesk(provider, school_b, scim_a):
     assert "helpdesk" in assert_scim_error(response, 409, "uniqueness")["detail"]
     reviews = provider.cli("import", "reviews")["reviews"]
     assert any(r["external_id"] == "held-1" and len(r["candidates"]) == 2 for r in reviews)
+
+
+def test_another_schools_current_pupil_is_held_like_several_candidates(provider, school_a, school_b, scim_a):
+    """Name and birthdate of another school's pupil do not make them this school's: the helpdesk decides, and the
+    answer is the same as for several candidates, so that it tells nothing about where anyone is."""
+    family, birthdate, several = unique_name(), born(), born()
+    pupil = provider.user("pupil", school=school_b, birthdate=birthdate, family_name=family, **{"class": "5A"})
+    for _ in range(2):
+        provider.user("pupil", school=school_b, birthdate=several, family_name=family, **{"class": "5B"})
+    before = provider.cli("users", "show", pupil["username"])
+    one = scim_a.create_user("Lotte", family, birthdate, class_name="1C", external_id="held-" + family)
+    error = assert_scim_error(one, 409, "uniqueness")
+    for secret in (school_b, pupil["username"], "another school", "several", "5A"):
+        assert secret not in error["detail"]
+    two = scim_a.create_user("Lotte", family, several, class_name="1C", external_id="held2-" + family)
+    assert one.json() == two.json() and one.headers["content-type"] == two.headers["content-type"]
+    after = provider.cli("users", "show", pupil["username"])
+    assert after["memberships"] == before["memberships"] and after["active"] is True
+    assert [(m["school"], m["class"]) for m in after["memberships"]] == [(school_b, "5A")]
+    assert scim_a.get("/Users", filter=f'name.familyName eq "{family}"').json()["totalResults"] == 0
+    review = review_of(provider, school_a, "held-" + family)
+    assert [c["username"] for c in review["candidates"]] == [pupil["username"]]
+
+
+def test_a_held_match_without_external_id_is_409_and_keeps_nothing(provider, school_a, school_b, scim_a):
+    """The review list keeps rows by external id: without one the school is asked for it (not a 500)."""
+    family, birthdate = unique_name(), born()
+    provider.user("pupil", school=school_b, birthdate=birthdate, family_name=family)
+    response = scim_a.create_user("Lotte", family, birthdate)
+    assert "externalId" in assert_scim_error(response, 409, "uniqueness")["detail"]
+    assert not [r for r in provider.cli("import", "reviews", "--school", school_a)["reviews"]
+                if r["row"]["family_name"] == family]
 
 
 def test_patch_with_etags(provider, scim_a):
@@ -265,24 +338,54 @@ def test_inactive_deactivates_a_one_school_account(provider, scim_a):
 
 
 def test_inactive_for_someone_also_elsewhere_only_ends_the_membership_here(provider, school_a, school_b, scim_a):
-    birthdate = born()
-    person = provider.user("teacher", school=school_b, birthdate=birthdate)
-    body = created(scim_a.create_user("Lotte", "Peeters", birthdate, role="teacher", class_name=None))
-    assert body["id"] == person["id"]
-    response = scim_a.patch(f"/Users/{body['id']}", {"op": "replace", "path": "active", "value": False})
+    person = shared_person(provider, scim_a, school_a, school_b)
+    response = scim_a.patch(f"/Users/{person['id']}", {"op": "replace", "path": "active", "value": False})
     assert response.status_code == 204, response.text
-    assert_scim_error(scim_a.get(f"/Users/{body['id']}"), 404)
+    assert_scim_error(scim_a.get(f"/Users/{person['id']}"), 404)
+    assert provider.cli("users", "show", person["username"])["active"] is True
+    assert current_schools(provider, person["username"]) == {school_b}
+
+
+def test_inactive_on_create_for_someone_also_elsewhere_only_ends_the_membership_here(provider, school_a, school_b,
+                                                                                      scim_a):
+    """A POST that finds someone by an external id this school gave them before follows the PATCH rule."""
+    person = shared_person(provider, scim_a, school_a, school_b)
+    assert scim_a.request("DELETE", f"/Users/{person['id']}").status_code == 204
+    again = scim_a.create_user("Lotte", person["family"], person["birthdate"], role="teacher", class_name=None,
+                               external_id=person["external_id"], active=False)
+    assert again.status_code == 204, again.text
+    assert provider.cli("users", "show", person["username"])["active"] is True
+    assert current_schools(provider, person["username"]) == {school_b}
+
+
+def test_a_shared_persons_account_fields_cannot_change_here(provider, school_a, school_b, scim_a, scim_b):
+    person = shared_person(provider, scim_a, school_a, school_b, class_name="2A")
+    path = f"/Users/{person['id']}"
+    for operation in ({"op": "replace", "path": "name.givenName", "value": "Lotta"},
+                      {"op": "replace", "path": "name.familyName", "value": "Janssens"},
+                      {"op": "replace", "path": f"{EDUCATION}:birthdate", "value": "2001-02-03"},
+                      {"op": "add", "path": "emails", "value": [{"value": "lotte@school.example"}]}):
+        error = assert_scim_error(scim_a.patch(path, operation), 400, "mutability")
+        assert "another school" in error["detail"] and "helpdesk" in error["detail"]
+    current = scim_a.get(path).json()
+    renamed = dict(current, name={"givenName": "Lotta", "familyName": person["family"]})
+    assert_scim_error(scim_a.request("PUT", path, renamed), 400, "mutability")
+    echo = {key: value for key, value in current.items() if key != "meta"}
+    echo[EDUCATION] = dict(current[EDUCATION], className="3C")
+    moved = scim_a.request("PUT", path, echo, **{"If-Match": current["meta"]["version"]})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()[EDUCATION]["className"] == "3C" and moved.json()["externalId"] == person["external_id"]
     shown = provider.cli("users", "show", person["username"])
-    assert shown["active"] is True
-    current = {m["school"] for m in shown["memberships"] if m["valid_until"] is None}
-    assert current == {school_b}
+    assert (shown["given_name"], shown["family_name"], shown["birthdate"], shown["email"]) == (
+        "Lotte", person["family"], person["birthdate"], None)
+    assert current_schools(provider, person["username"]) == {school_a, school_b}
+    assert scim_b.get(path).json()["name"] == {"givenName": "Lotte", "familyName": person["family"]}
 
 
 def test_delete_ends_the_membership_and_the_account_lives_on(provider, school_a, school_b, scim_a):
-    birthdate = born()
-    person = provider.user("teacher", school=school_b, birthdate=birthdate)
-    body = created(scim_a.create_user("Lotte", "Peeters", birthdate, role="teacher", class_name="2A"))
-    assert body["id"] == person["id"]
+    person = shared_person(provider, scim_a, school_a, school_b, class_name="2A")
+    body = scim_a.get(f"/Users/{person['id']}").json()
+    assert body[EDUCATION]["className"] == "2A"
     deleted = scim_a.request("DELETE", f"/Users/{body['id']}")
     assert deleted.status_code == 204 and not deleted.content
     assert_scim_error(scim_a.get(f"/Users/{body['id']}"), 404)
@@ -292,6 +395,140 @@ def test_delete_ends_the_membership_and_the_account_lives_on(provider, school_a,
     here = [m for m in shown["memberships"] if m["school"] == school_a]
     assert here and all(m["valid_until"] is not None for m in here)
     assert any(m["school"] == school_b and m["valid_until"] is None for m in shown["memberships"])
+
+
+def test_only_an_account_this_school_deactivated_comes_back(provider, school_a, scim_a):
+    ours = created(scim_a.create_user("Kato", unique_name(), born()))
+    inactive = {"op": "replace", "path": "active", "value": False}
+    assert scim_a.patch(f"/Users/{ours['id']}", inactive).json()["active"] is False
+    with database(provider) as conn:
+        school_id = conn.scalar(select(School.id).where(School.number == school_a))
+        decided_by = conn.scalars(select(AuditEvent.school_id).where(
+            AuditEvent.event == "account_deactivated", AuditEvent.subject_id == ours["id"])).all()
+    assert decided_by == [school_id], "the deactivation records which school decided it"
+    back = scim_a.patch(f"/Users/{ours['id']}", {"op": "replace", "path": "active", "value": True})
+    assert back.status_code == 200 and back.json()["active"] is True
+    theirs = created(scim_a.create_user("Jana", unique_name(), born()))
+    provider.cli("users", "deactivate", theirs["userName"])
+    refused = scim_a.patch(f"/Users/{theirs['id']}", {"op": "replace", "path": "active", "value": True})
+    assert "helpdesk" in assert_scim_error(refused, 403)["detail"]
+    assert provider.cli("users", "show", theirs["userName"])["active"] is False
+    assert scim_a.get(f"/Users/{theirs['id']}").json()["active"] is False
+
+
+def test_an_administrator_made_pupil_is_no_longer_administrator(provider, school_a, scim_a):
+    username, family = f"adm{secrets.token_hex(4)}", unique_name()
+    provider.cli("users", "create", "--username", username, "--password", f"Pw-{secrets.token_urlsafe(10)}",
+                 "--given-name", "Greet", "--family-name", family, "--role", "staff", "--school", school_a,
+                 "--birthdate", born(), "--school-admin")
+    path = "/Users/" + provider.cli("users", "show", username)["id"]
+    role = f"{EDUCATION}:role"
+
+    def admin_here() -> list[tuple[str, bool]]:
+        return [(m["role"], m["school_admin"]) for m in provider.cli("users", "show", username)["memberships"]
+                if m["school"] == school_a and m["valid_until"] is None]
+
+    assert scim_a.patch(path, {"op": "replace", "path": role, "value": "teacher"}).status_code == 200
+    assert admin_here() == [("teacher", True)]
+    assert scim_a.patch(path, {"op": "replace", "path": role, "value": "pupil"}).status_code == 200
+    assert admin_here() == [("pupil", False)]
+    assert scim_a.patch(path, {"op": "replace", "path": role, "value": "staff"}).status_code == 200
+    assert admin_here() == [("staff", False)], "a role change never makes anyone an administrator"
+
+
+# --- races and bounds ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def refused_new_accounts(provider, family: str) -> Iterator[None]:
+    """Fault injection: the database refuses every new account named `family` as a duplicate, as it refuses the
+    loser of two writes that raced past the same check (e.g. two parallel POSTs choosing one username)."""
+    name = "refuse_" + family.lower()
+    engine = make_engine(provider.env["LEERID_DATABASE_URL"])
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as conn:
+        if sqlite:
+            conn.exec_driver_sql(f"CREATE TRIGGER {name} BEFORE INSERT ON accounts WHEN NEW.family_name = '{family}' "
+                                 "BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: accounts.username'); END")
+        else:
+            conn.exec_driver_sql(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE "
+                                 "EXCEPTION 'duplicate username' USING ERRCODE = 'unique_violation'; END $$")
+            conn.exec_driver_sql(f"CREATE TRIGGER {name} BEFORE INSERT ON accounts FOR EACH ROW WHEN "
+                                 f"(NEW.family_name = '{family}') EXECUTE FUNCTION {name}()")
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}" if sqlite else f"DROP TRIGGER {name} ON accounts")
+            if not sqlite:
+                conn.exec_driver_sql(f"DROP FUNCTION {name}()")
+        engine.dispose()
+
+
+def test_a_write_the_database_refuses_is_409_retry_and_writes_nothing(provider, scim_a):
+    family, class_name = unique_name(), "R" + secrets.token_hex(3)
+    with refused_new_accounts(provider, family):
+        with database(provider) as conn:
+            last = conn.scalar(select(func.max(AuditEvent.seq)))
+        response = scim_a.create_user("Ines", family, born(), class_name=class_name, external_id="r-" + family)
+        error = assert_scim_error(response, 409, "uniqueness")
+        with database(provider) as conn:
+            assert conn.scalar(select(func.max(AuditEvent.seq))) == last, "nothing audited: nothing happened"
+    assert error["detail"] == "conflicting change, retry"
+    assert scim_a.get("/Users", filter=f'externalId eq "r-{family}"').json()["totalResults"] == 0
+    assert scim_a.get("/Groups", filter=f'displayName eq "{class_name}"').json()["totalResults"] == 0
+    with database(provider) as conn:
+        assert conn.scalar(select(Account.id).where(Account.family_name == family)) is None
+    created(scim_a.create_user("Ines", family, born(), class_name=class_name, external_id="r-" + family))
+
+
+def test_parallel_creates_with_one_external_id_make_one_user(scim_a):
+    external_id, numbers = "p-" + secrets.token_hex(4), count()
+    clients = [scim_a.fork() for _ in range(6)]
+    try:
+        responses = at_once(6, lambda: clients[next(numbers)].create_user(
+            "Pim", unique_name(), born(), external_id=external_id))
+    finally:
+        for client in clients:
+            client.close()
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5, [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 409:
+            assert "externalId" in assert_scim_error(response, 409, "uniqueness")["detail"]
+    found = scim_a.get("/Users", filter=f'externalId eq "{external_id}"').json()
+    assert found["totalResults"] == 1
+
+
+def test_parallel_creates_of_one_name_never_fail(scim_a, scim_b):
+    """Two schools enrolling namesakes at the same moment both want the username voornaam.familienaam."""
+    family, numbers = unique_name(), count()
+    clients = [(scim_a if i % 2 else scim_b).fork() for i in range(6)]
+    try:
+        responses = at_once(6, lambda: clients[next(numbers)].create_user("Pien", family, born()))
+    finally:
+        for client in clients:
+            client.close()
+    assert {r.status_code for r in responses} <= {201, 409}, [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 409:
+            assert assert_scim_error(response, 409, "uniqueness")["detail"] == "conflicting change, retry"
+    usernames = [r.json()["userName"] for r in responses if r.status_code == 201]
+    assert usernames and len(set(usernames)) == len(usernames)
+
+
+def test_deeply_nested_bodies_are_400_invalid_syntax(scim_a):
+    user = created(scim_a.create_user("Nel", unique_name(), born()))
+    very_deep = ('{"a":' * 10000 + "1" + "}" * 10000).encode()  # under 64 KiB, beyond the parser's recursion
+    deep = {"schemas": [USER, EDUCATION], "name": {"givenName": "Nel", "familyName": "X"}, "active": True,
+            EDUCATION: {"role": "pupil", "birthdate": born()}, "nickName": [[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}
+    for _ in range(20):
+        deep["nickName"] = [deep["nickName"]]
+    for method, path in (("POST", "/Users"), ("PATCH", f"/Users/{user['id']}"), ("POST", "/Users/.search"),
+                         ("PUT", f"/Users/{user['id']}"), ("POST", "/Groups")):
+        raw = scim_a.http.request(method, path, content=very_deep, headers={"Content-Type": SCIM_JSON})
+        assert_scim_error(raw, 400, "invalidSyntax")
+        assert_scim_error(scim_a.request(method, path, deep), 400, "invalidSyntax")
+    assert scim_a.get(f"/Users/{user['id']}").json()["name"]["givenName"] == "Nel"
 
 
 # --- lists and filters ---------------------------------------------------------------------------------------
@@ -355,6 +592,21 @@ def test_filter_by_username_and_search_endpoint(roster):
 def test_unsupported_filters_are_400_invalid_filter(roster, expression):
     scim, _, _ = roster
     assert_scim_error(scim.get("/Users", filter=expression), 400, "invalidFilter")
+
+
+def test_long_or_large_filters_are_400_invalid_filter(roster):
+    scim, _, family = roster
+    fifty = " or ".join([f'name.familyName eq "{family}"'] + [f'id eq "{i}"' for i in range(49)])
+    assert scim.get("/Users", filter=fifty).json()["totalResults"] == 5
+    too_many = fifty + ' or id eq "x"'
+    too_long = f'userName eq "{"x" * 990}"'
+    for expression in (too_many, too_long):
+        assert_scim_error(scim.get("/Users", filter=expression), 400, "invalidFilter")
+        searched = scim.request("POST", "/Users/.search", {"schemas": [
+            "urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": expression})
+        assert_scim_error(searched, 400, "invalidFilter")
+        groups = expression.replace("name.familyName", "displayName").replace("userName", "displayName")
+        assert_scim_error(scim.get("/Groups", filter=groups), 400, "invalidFilter")
 
 
 # --- classes -------------------------------------------------------------------------------------------------
