@@ -5,6 +5,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,11 +13,14 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from clients.activations import SchoolActivation, activated_schools
 from clients.errors import InvalidClientMetadata, InvalidRedirectUri
 from clients.models import Client
 from idp import audit
 from idp.crypto import sha256_hex
 from idp.db import Database
+from idp.directory import Membership
+from idp.school_scope import current_on
 
 SCOPES = ("openid", "profile", "email", "school", "age", "birthdate", "offline_access")
 ATTRIBUTES = ("given_name", "family_name", "name", "email", "birthdate", "roles", "school", "schools", "class",
@@ -50,6 +54,13 @@ class NewClient:
 class Registered:
     client: Client
     client_secret: str | None
+
+
+def new_client_id() -> str:
+    """A random client_id that starts with a letter or digit, so that a command line never reads it as an option."""
+    while not (client_id := secrets.token_urlsafe(18))[0].isalnum():
+        continue
+    return client_id
 
 
 def check_uri(uri: str, what: str, *, allow_query: bool = True) -> str:
@@ -115,7 +126,7 @@ class ClientRegistry:
             school = AccountRepository(session).find_school(school_number.strip())
             if school is None:
                 raise InvalidClientMetadata(f"no school with number {school_number}")
-            client_id = secrets.token_urlsafe(18)
+            client_id = new_client_id()
             client = Client(
                 client_id=client_id, secret_hash=sha256_hex(secret), name=(name or f"Schoolsoftware {school.name}")[:200],
                 redirect_uris=[], post_logout_redirect_uris=[], scopes=[PROVISIONING_SCOPE],
@@ -126,6 +137,54 @@ class ClientRegistry:
             session.add(client)
             audit.record(session, "provisioning_client_registered", client_id=client_id, school_id=school.id)
         return Registered(client, secret)
+
+    def activate(self, client_id: str, school_numbers: list[str], agreement: str | None = None,
+                 actor_id: str | None = None, today: date | None = None) -> list[SchoolActivation]:
+        """The schools take the platform on under their agreement with the vendor, all or none; a school that
+        has it already keeps it (with a new agreement reference, when one is given)."""
+        from idp.accounts import AccountRepository
+
+        agreement = (agreement or "").strip() or None
+        if agreement is not None and len(agreement) > 200:
+            raise InvalidClientMetadata("the agreement reference is at most 200 characters")
+        with self.db.transaction() as session:
+            client = session.get(Client, client_id) if client_id and len(client_id) <= 64 else None
+            if client is None or client.school_id is not None:
+                raise InvalidClientMetadata(f"no platform with client_id {client_id!r}")
+            done = []
+            for number in dict.fromkeys(n.strip() for n in school_numbers):
+                school = AccountRepository(session).find_school(number)
+                if school is None:
+                    raise InvalidClientMetadata(f"no school with number {number}")
+                done.append(self._activate(session, client_id, school.id, agreement, actor_id, today or date.today()))
+            return done
+
+    @staticmethod
+    def _activate(session, client_id: str, school_id: int, agreement: str | None, actor_id: str | None,
+                  today: date) -> SchoolActivation:
+        found = session.scalar(select(SchoolActivation).where(SchoolActivation.client_id == client_id,
+                                                              SchoolActivation.school_id == school_id))
+        if found is not None and found.ended_at is None and (agreement is None or found.agreement == agreement):
+            return found  # activated already: nothing changes, nothing to record
+        if found is None:
+            found = SchoolActivation(client_id=client_id, school_id=school_id, since=today)
+            session.add(found)
+        elif found.ended_at is not None:
+            found.since, found.ended_at = today, None
+        found.agreement, found.activated_by = agreement or found.agreement, actor_id
+        audit.record(session, "platform_activated", actor_id=actor_id, client_id=client_id, school_id=school_id,
+                     detail={"agreement": found.agreement})
+        return found
+
+    def covers(self, client: Client, account_id: str, today: date | None = None) -> bool:
+        """Whether the platform may serve this person: a `school-agreement` platform only the people of a school
+        that activated it (someone of no school at all is not a school's to refuse)."""
+        if client.basis != "school-agreement":
+            return True
+        with self.db.read() as session:
+            schools = set(session.scalars(select(Membership.school_id).where(
+                Membership.account_id == account_id, current_on(today or date.today()))))
+            return not schools or bool(schools & activated_schools(session, client.client_id))
 
     def _build(self, new: NewClient) -> tuple[Client, str | None]:
         name = new.name.strip()
@@ -158,7 +217,7 @@ class ClientRegistry:
         if method != "none":
             grant_types.append("client_credentials")
         secret = secrets.token_urlsafe(32) if method in ("client_secret_basic", "client_secret_post") else None
-        client_id = secrets.token_urlsafe(18)
+        client_id = new_client_id()
         client = Client(
             client_id=client_id, secret_hash=sha256_hex(secret) if secret else None, name=name,
             redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout, scopes=scopes,

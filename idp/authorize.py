@@ -31,10 +31,20 @@ class Responder:
     state: str | None
     issuer: str
 
+    def _with_state(self, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return params + ([("state", self.state)] if self.state else []) + [("iss", self.issuer)]
+
+    def back(self, error: str, description: str) -> dict:
+        """The way back to the platform with an error, as a page offers it: a link, or a form for form_post."""
+        params = self._with_state([("error", error), ("error_description", description)])
+        if self.mode == "form_post":
+            return {"action": self.redirect_uri, "params": params}
+        parts = urlsplit(self.redirect_uri)
+        query = urlencode(parse_qsl(parts.query, keep_blank_values=True) + params)
+        return {"href": urlunsplit(parts._replace(query=query))}
+
     def _send(self, params: list[tuple[str, str]]):
-        if self.state:
-            params.append(("state", self.state))
-        params.append(("iss", self.issuer))
+        params = self._with_state(params)
         if self.mode == "form_post":
             html = render_template("form_post.html", action=self.redirect_uri, params=params)
             response = make_response(html, 200)
@@ -117,6 +127,13 @@ def handle(params: dict | None, interaction: Interaction | None = None):
             and container.subjects.for_client(client, sso.account_id) != hinted_sub:
         sso = None  # another person is logged in here: theirs must not be used for the hinted one
     decision = next_step(sso, prompts, max_age, interaction, client)
+    if sso is not None and decision in (None, "consent") and not container.clients.covers(client, sso.account_id):
+        finish(interaction)  # a school-agreement platform that none of the person's schools took on
+        description = "The person's school has not activated this platform"
+        if "none" in prompts:
+            return respond.error("access_denied", description)
+        back = respond.back("access_denied", description)
+        return make_response(render_template("not_activated.html", client=client, back=back), 403)
     if decision == "deny":
         finish(interaction)
         return respond.error("access_denied", "The person refused the request")

@@ -174,6 +174,19 @@ def clients_create(name, redirect_uris, public, scopes, attributes, purpose, bas
                                                           if registered.client_secret else ""))
 
 
+@clients.command("activate")
+@click.argument("client_id")
+@click.option("--school", "schools", multiple=True, required=True, help="The school's number (repeatable).")
+@click.option("--agreement", help="The reference of the school's data-processing agreement with the vendor.")
+@json_option
+def clients_activate(client_id, schools, agreement, as_json):
+    """The school takes the platform on: a school-agreement platform serves that school's people from now on."""
+    done = container().clients.activate(client_id, list(schools), agreement)
+    result = {"client_id": client_id, "schools": list(dict.fromkeys(s.strip() for s in schools)),
+              "activations": [{"since": a.since.isoformat(), "agreement": a.agreement} for a in done]}
+    emit(result, as_json, f"platform {client_id} activated for school(s) {', '.join(result['schools'])}")
+
+
 @cli.group()
 def keys():
     """The provider's signing keys."""

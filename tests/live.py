@@ -86,6 +86,7 @@ class LiveProvider:
         self.proc: subprocess.Popen | None = None
         self.log = workdir / "server.log"
         self.http = httpx.Client(base_url=self.issuer, timeout=30, trust_env=False)
+        self.schools: list[str] = []  # every school made here: a new platform is activated for them all
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run([LEERID, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True,
@@ -129,6 +130,7 @@ class LiveProvider:
     def school(self) -> str:
         number = str(secrets.randbelow(9_000_000) + 1_000_000)
         self.cli("schools", "create", "--number", number, "--name", f"Testschool {number}")
+        self.schools.append(number)
         return number
 
     def user(self, role: str = "pupil", school: str | None = None, **extra: str) -> dict:
@@ -143,10 +145,12 @@ class LiveProvider:
         out = self.cli(*args)
         return dict(out, password=password)
 
-    def client(self, *args: str, redirect_uri: str | None = None) -> dict:
+    def client(self, *args: str, redirect_uri: str | None = None, activate: bool = True) -> dict:
         redirect_uri = redirect_uri or f"https://rp-{secrets.token_hex(4)}.example/callback"
         out = self.cli("clients", "create", "--name", f"Platform {secrets.token_hex(3)}", "--redirect-uri",
                        redirect_uri, *args)
+        if self.schools and activate and "consent" not in args:  # school-agreement: every school takes it on
+            self.cli("clients", "activate", out["client_id"], *(a for n in self.schools for a in ("--school", n)))
         return dict(out, redirect_uri=redirect_uri)
 
 

@@ -206,11 +206,11 @@ class Platform:
         return f"{self.issuer}/authorize?{urlencode(params)}"
 
 
-def make_platform(provider, school: str, *args: str) -> Platform:
-    made = provider.client(*args)
-    if "consent" not in args:
-        # A school-agreement platform needs the school's activation once that exists; until then this is a no-op.
-        provider.run("clients", "activate", made["client_id"], "--school", school, "--json", check=False)
+def make_platform(provider, school: str, *args: str, activate: bool = True) -> Platform:
+    """A platform; one on a school agreement is activated for `school` (and every school made so far)."""
+    made = provider.client(*args, activate=activate)
+    if activate and "consent" not in args:
+        provider.cli("clients", "activate", made["client_id"], "--school", school)
     return Platform(provider.issuer, made["client_id"], made.get("client_secret"), made["redirect_uri"])
 
 

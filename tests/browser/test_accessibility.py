@@ -51,6 +51,20 @@ def test_consent_page(person, consent_platform, pupil):
     assert_accessible(page, "consent page")
 
 
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_platform_not_activated_page(person, provider, school, pupil, lang):
+    from tests.browser.conftest import make_platform
+
+    unactivated = make_platform(provider, school, "--basis", "school-agreement", activate=False)
+    page = person.page
+    page.goto(unactivated.authorize_url(lang=lang))
+    log_in(page, pupil)
+    page.get_by_role("heading", level=1).wait_for()
+    assert page.locator("html").get_attribute("lang") == lang
+    assert page.get_by_role("link", name=re.compile("Terug naar|Back to")).count() == 1
+    assert_accessible(page, f"platform not activated ({lang})")
+
+
 ERROR_CASES = {  # case: HTTP status of the page
     "unknown-client": 400, "unregistered-redirect-uri": 400, "expired-interaction": 400, "not-found": 404}
 

@@ -69,6 +69,7 @@ def test_outside_the_policy_no_directory_claims(provider, name_only, pupil):
 
 def test_teacher_claims_name_only_their_own_school(provider, school_platform):
     own, other = provider.school(), provider.school()
+    provider.cli("clients", "activate", school_platform["client_id"], "--school", own)
     teacher = provider.user("teacher", own)
     with Browser(provider) as browser:
         login = sign_in(provider, browser, school_platform, teacher, scope="openid school")

@@ -263,3 +263,10 @@ def test_a_refused_client_writes_nothing(registry):
     with pytest.raises(InvalidClientMetadata):
         registry.create(replace(BASE, scopes=("admin",)))
     assert client_count(registry) == before
+
+
+def test_a_client_id_never_looks_like_a_command_line_option():
+    from clients.service import new_client_id
+
+    ids = [new_client_id() for _ in range(3000)]  # about 1 in 32 random ids would start with '-' or '_'
+    assert all(i[0].isalnum() and len(i) == 24 for i in ids) and len(set(ids)) == len(ids)

@@ -14,7 +14,7 @@ DOMAIN = [
     "idp/ephemeral.py", "idp/crypto.py", "idp/db.py", "idp/audit.py", "idp/directory.py", "idp/roster.py",
     "idp/roster_import.py", "idp/activation.py", "idp/school_scope.py", "idp/scim.py", "idp/scim_filter.py",
     "idp/school_admin.py", "idp/scim_schema.py", "idp/scim_people.py", "idp/scim_groups.py",
-    "clients/models.py", "clients/service.py", "clients/subjects.py",
+    "clients/models.py", "clients/service.py", "clients/subjects.py", "clients/activations.py",
 ]
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mandates").glob("*.py"))
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "config").glob("*.py"))
