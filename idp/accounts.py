@@ -98,12 +98,16 @@ class AccountRepository:
         return self.session.scalar(select(School).where(School.number == number))
 
 
-def revoke_grants(session: Session, account_id: str, reason: str) -> None:
-    """Inside the caller's transaction: every refresh grant of the person stops working at once."""
+def revoke_grants(session: Session, account_id: str, reason: str, client_id: str | None = None) -> None:
+    """Inside the caller's transaction: every refresh grant of the person (at `client_id` only, when given)
+    stops working at once."""
     from idp.tokens import RefreshToken, RevokedGrant
 
-    grants = set(session.scalars(select(RefreshToken.grant_id).where(
-        RefreshToken.account_id == account_id, RefreshToken.used_at.is_(None))))
+    query = select(RefreshToken.grant_id).where(RefreshToken.account_id == account_id,
+                                                RefreshToken.used_at.is_(None))
+    if client_id is not None:
+        query = query.where(RefreshToken.client_id == client_id)
+    grants = set(session.scalars(query))
     revoked = set(session.scalars(select(RevokedGrant.grant_id).where(RevokedGrant.grant_id.in_(grants))))
     session.add_all(RevokedGrant(grant_id=g, reason=reason) for g in grants - revoked)
 

@@ -11,6 +11,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import make_response, redirect, render_template, request, session, url_for
 
+from idp.claims import releasable
 from idp.crypto import random_token
 from idp.interactions import Interaction
 from idp.sessions import SsoSession
@@ -126,7 +127,8 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     if sso is not None and hinted_sub and not (interaction and interaction.logged_in) \
             and container.subjects.for_client(client, sso.account_id) != hinted_sub:
         sso = None  # another person is logged in here: theirs must not be used for the hinted one
-    decision = next_step(sso, prompts, max_age, interaction, client)
+    asked = releasable(client.attributes, client.get_allowed_scope(params.get("scope")), claims)
+    decision = next_step(sso, prompts, max_age, interaction, client, consent_remembered(sso, client, asked))
     if sso is not None and decision in (None, "consent") and not container.clients.covers(client, sso.account_id):
         finish(interaction)  # a school-agreement platform that none of the person's schools took on
         description = "The person's school has not activated this platform"
@@ -149,6 +151,7 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     nonce = params.get("nonce")
     if nonce and not container.codes.remember_nonce(client.client_id, nonce, container.settings.interaction_ttl):
         return respond.error("invalid_request", "nonce was used before")
+    remember_consent(interaction, sso, client, asked)
     grant.request.user = context
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
@@ -158,8 +161,11 @@ def handle(params: dict | None, interaction: Interaction | None = None):
 
 
 def next_step(sso: SsoSession | None, prompts: set, max_age: int | None, interaction: Interaction | None,
-              client) -> str | None:
-    """login, consent, deny, or None when a code may be issued now."""
+              client, remembered: bool = False) -> str | None:
+    """login, consent, deny, or None when a code may be issued now.
+
+    `remembered`: the person's consent for the platform's current policy covers what this request asks for.
+    """
     fresh = interaction is not None and interaction.logged_in
     chosen = fresh or (interaction is not None and interaction.account_chosen)
     if sso is None or ("login" in prompts and not fresh) or ("select_account" in prompts and not chosen):
@@ -169,9 +175,29 @@ def next_step(sso: SsoSession | None, prompts: set, max_age: int | None, interac
     decided = interaction.consent if interaction and interaction.consent_account == sso.account_id else None
     if decided == "deny":
         return "deny"
-    if decided != "allow" and ("consent" in prompts or client.basis == "consent"):
+    if decided != "allow" and ("consent" in prompts or (client.basis == "consent" and not remembered)):
         return "consent"
     return None
+
+
+def consent_remembered(sso: SsoSession | None, client, asked: list[str]) -> bool:
+    """A `consent`-basis platform: the person consented for its current policy version to all that is asked."""
+    if sso is None or client.basis != "consent":
+        return False
+    consent = services().consents.current(sso.account_id, client.client_id, client.policy_version)
+    return consent is not None and consent.covers(asked)
+
+
+def remember_consent(interaction: Interaction | None, sso: SsoSession, client, asked: list[str]) -> None:
+    """The person allowed a `consent`-basis platform what this request asks for: keep it for later logins."""
+    allowed = interaction is not None and interaction.consent == "allow" \
+        and interaction.consent_account == sso.account_id
+    if not allowed or client.basis != "consent":
+        return
+    consents = services().consents
+    earlier = consents.current(sso.account_id, client.client_id, client.policy_version)  # still holds: kept
+    attributes = set(asked) | set(earlier.attributes if earlier else ())
+    consents.give(sso.account_id, client.client_id, client.policy_version, attributes, sso.account_id)
 
 
 def remember_ui_locales(ui_locales: str | None) -> None:

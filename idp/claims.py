@@ -46,8 +46,24 @@ def attribute_values(account: Account, today: date | None = None) -> dict:
     }
 
 
-def release(account: Account, scope: str, policy: list[str]) -> dict:
-    """Released = the client's policy ∩ what the scope asks for, leaving out what the account lacks."""
-    values = attribute_values(account)
+def asked_for(scope: str, claims: dict | None = None) -> set[str]:
+    """What a request asks for: by scope, and by name in the `claims` parameter (OIDC Core §5.5)."""
     asked = {name for s in scope_to_list(scope or "") or [] for name in SCOPE_CLAIMS.get(s, ())}
-    return {name: values[name] for name in policy if name in asked and values.get(name) is not None}
+    for member in ("id_token", "userinfo"):
+        asked.update((claims or {}).get(member) or {})
+    return asked
+
+
+def releasable(policy: list[str], scope: str, claims: dict | None = None) -> list[str]:
+    """The attributes a request would receive: the policy's, as far as asked for (what a person consents to)."""
+    asked = asked_for(scope, claims)
+    return [name for name in policy if name in asked]
+
+
+def release(account: Account, scope: str, policy: list[str], claims: dict | None = None,
+            consented: list[str] | None = None) -> dict:
+    """Released = the client's policy ∩ what the scope (and `claims` parameter) asks for ∩ what the person
+    consented to (None: the platform's basis is a school agreement), leaving out what the account lacks."""
+    values = attribute_values(account)
+    names = [n for n in releasable(policy, scope, claims) if consented is None or n in consented]
+    return {name: values[name] for name in names if values.get(name) is not None}

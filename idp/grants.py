@@ -81,7 +81,9 @@ class OpenIDCodeExtension(OpenIDCode):
 
     def encode_id_token(self, token, request):
         client, context = request.client, request.user
-        claims = release(request.account, token["scope"], client.attributes)  # loaded by authenticate_user
+        consented = self.container.consents.released_to(client, context.account_id)
+        account = request.account  # loaded by authenticate_user
+        claims = release(account, token["scope"], client.attributes, context.claims, consented)
         self.container.audit.record("attributes_released", actor_id=context.account_id,
                                     subject_id=context.account_id, client_id=client.client_id,
                                     detail={"claims": sorted(claims), "scope": token["scope"]})
@@ -258,7 +260,8 @@ class UserInfo(UserInfoEndpoint):
         if account is None:  # a client's own token, or a person no longer active
             raise InvalidTokenError()
         client = token.get_client()
-        claims = release(account, token.scope, client.attributes) if client else {}
+        consented = container.consents.released_to(client, account_id) if client else []
+        claims = release(account, token.scope, client.attributes, consented=consented) if client else {}
         return 200, dict(claims, sub=context["sub"]), [("Content-Type", "application/json"),
                                                          ("Cache-Control", "no-store")]
 

@@ -16,6 +16,8 @@ from flask import (
 from flask_babel import gettext
 
 from idp.accounts import AccountRepository
+from idp.authorize import parse_claims
+from idp.claims import releasable
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
 from idp.web import (
@@ -29,6 +31,9 @@ from idp.web import (
 )
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
+
+# The consent page's line for each attribute (consent.html): the parts of a name share one.
+CONSENT_LINES = {"given_name": "name", "family_name": "name", "schools": "school"}
 
 
 def parked(view):
@@ -86,9 +91,13 @@ def _login_page(interaction: Interaction, status: int = 200, error: str | None =
 def show(interaction: Interaction):
     if interaction.step == "consent":
         client = _client(interaction)
-        scopes = interaction.params.get("scope", "").split()
+        params = interaction.params
+        scopes = params.get("scope", "").split()
+        asked = releasable(client.attributes, client.get_allowed_scope(params.get("scope")),
+                           parse_claims(params.get("claims")))
+        shown = {CONSENT_LINES.get(name, name) for name in asked}
         response = make_response(render_template("consent.html", interaction=interaction, client=client,
-                                                 scopes=scopes))
+                                                 scopes=scopes, shown=shown))
         response.headers["Cache-Control"] = "no-store"
         return response
     return _login_page(interaction)

@@ -3,6 +3,7 @@
 
 def load_all() -> None:
     import clients.activations  # noqa: F401
+    import clients.consents  # noqa: F401
     import clients.models  # noqa: F401
     import clients.subjects  # noqa: F401
     import idp.accounts  # noqa: F401

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from clients.consents import ConsentStore
 from clients.service import ClientRegistry
 from clients.subjects import Subjects
 from config.settings import Settings
@@ -104,3 +105,7 @@ class Container:
         from idp.scim import Scim
 
         return Scim(self.db, RosterImporter(self.db), self.settings.issuer + "/scim/v2")
+
+    @cached_property
+    def consents(self) -> ConsentStore:
+        return ConsentStore(self.db)

@@ -45,7 +45,7 @@ def test_login_page_with_empty_fields_error(person, platform):
 
 def test_consent_page(person, consent_platform, pupil):
     page = person.page
-    page.goto(consent_platform.authorize_url(scope="openid profile"))
+    page.goto(consent_platform.authorize_url(scope="openid profile", prompt="consent"))  # remembered once allowed
     log_in(page, pupil)
     page.locator("button[name=decision][value=allow]").wait_for()
     assert_accessible(page, "consent page")

@@ -122,7 +122,7 @@ def test_english_from_accept_language(english_person, platform):
 
 def test_consent_no_returns_access_denied_with_state_and_iss(person, consent_platform, pupil, provider):
     page = person.page
-    page.goto(consent_platform.authorize_url(scope="openid profile"))
+    page.goto(consent_platform.authorize_url(scope="openid profile", prompt="consent"))  # remembered once allowed
     log_in(page, pupil)
     page.get_by_role("button", name="Nee, liever niet").click()
     callback = person.wait_for_callback()
@@ -135,7 +135,7 @@ def test_consent_no_returns_access_denied_with_state_and_iss(person, consent_pla
 
 def test_consent_yes_returns_a_code(person, consent_platform, pupil, provider):
     page = person.page
-    page.goto(consent_platform.authorize_url(scope="openid profile"))
+    page.goto(consent_platform.authorize_url(scope="openid profile", prompt="consent"))  # remembered once allowed
     log_in(page, pupil)
     page.get_by_role("button", name="Ja, dat mag").click()
     query = person.wait_for_callback().query

@@ -9,7 +9,8 @@ oidcc-ensure-request-with-unknown-parameter-succeeds, oidcc-ensure-request-witho
 
 Clients of this file:
   platform  -- confidential, default scopes, school-agreement basis (no consent page)
-  consented -- confidential, --basis consent (a consent page at every authorization)
+  consented -- confidential, --basis consent (a consent page until the person consented;
+               tests/protocol/test_consent_memory.py)
 """
 from __future__ import annotations
 
@@ -33,13 +34,19 @@ CONSENTED = ("--basis", "consent")
 
 
 @pytest.fixture(scope="module")
-def platform(provider):
+def platform(provider, school):  # after the school exists, so that the school activates it
     return provider.client(*PLATFORM)
 
 
 @pytest.fixture(scope="module")
 def consented(provider):
     return provider.client(*CONSENTED)
+
+
+@pytest.fixture
+def newcomer(provider, school) -> dict:
+    """A person who has not yet consented to anything (the consent page is shown once per platform)."""
+    return provider.user(school=school)
 
 
 def logged_in(provider, browser, client, user) -> dict:
@@ -74,8 +81,9 @@ def test_prompt_none_with_session_gives_a_code_without_any_page(provider, browse
     assert again["sid"] == first["sid"]
 
 
-def test_prompt_none_with_consent_still_needed_is_consent_required(provider, browser, user, platform, consented):
-    logged_in(provider, browser, platform, user)
+def test_prompt_none_with_consent_still_needed_is_consent_required(provider, browser, newcomer, platform,
+                                                                    consented):
+    logged_in(provider, browser, platform, newcomer)
     callback = browser.authorize(authorize_url(provider, consented, prompt="none"))
     assert_error_response(callback, "consent_required")
 
@@ -157,23 +165,23 @@ def test_prompt_consent_shows_the_consent_page(provider, browser, user, platform
     assert callback.params.get("code")
 
 
-def test_consent_basis_client_asks_and_allow_gives_a_code(provider, browser, user, consented):
-    login = sign_in(provider, browser, consented, user, consent="allow")
+def test_consent_basis_client_asks_and_allow_gives_a_code(provider, browser, newcomer, consented):
+    login = sign_in(provider, browser, consented, newcomer, consent="allow")
     verify_id_token(provider, login.id_token, consented["client_id"], nonce=login.nonce)
 
 
-def test_consent_answer_is_a_303(provider, browser, user, consented):
+def test_consent_answer_is_a_303(provider, browser, newcomer, consented):
     page = browser.get(authorize_url(provider, consented))
-    page = browser.login(page, user)
+    page = browser.login(page, newcomer)
     form = consent_form(page)
     assert form is not None
     answer = browser.send(page, form, button=("decision", "allow"))
     assert answer.status_code == 303
 
 
-def test_consent_denied_is_access_denied_with_state_and_iss(provider, browser, user, consented):
+def test_consent_denied_is_access_denied_with_state_and_iss(provider, browser, newcomer, consented):
     url = authorize_url(provider, consented, state="s-deny")
-    callback = browser.authorize(url, user, consent="deny")
+    callback = browser.authorize(url, newcomer, consent="deny")
     assert_error_response(callback, "access_denied")
     assert callback.params["state"] == "s-deny"
     assert callback.params["iss"] == provider.issuer
