@@ -53,13 +53,14 @@ def blank(tmp_path):
             cli.http.close()
 
 
-@pytest.fixture
-def redis_client(tmp_path):
-    """The Redis the tests were given (LEERID_TEST_REDIS_URL), else a private embedded one."""
+@pytest.fixture(scope="module")
+def redis_client(tmp_path_factory):
+    """The Redis the tests were given (LEERID_TEST_REDIS_URL), else a private embedded one, shared by a module's
+    tests (each names its keys afresh) because starting and stopping one takes seconds."""
     from idp.ephemeral import connect
 
     given = os.environ.get("LEERID_TEST_REDIS_URL") or None
-    client = connect(given, tmp_path / "var")
+    client = connect(given, tmp_path_factory.mktemp("redis") / "var")
     try:
         client.ping()
         yield client
