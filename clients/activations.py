@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Base, UtcDateTime, utcnow
 
@@ -26,8 +26,3 @@ class SchoolActivation(Base):
     created_at = mapped_column(UtcDateTime, default=utcnow)
     ended_at = mapped_column(UtcDateTime, nullable=True)
 
-
-def activated_schools(session: Session, client_id: str) -> set[int]:
-    """The ids of the schools whose agreement covers this platform today."""
-    return set(session.scalars(select(SchoolActivation.school_id).where(
-        SchoolActivation.client_id == client_id, SchoolActivation.ended_at.is_(None))))

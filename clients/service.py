@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
-from clients.activations import SchoolActivation, activated_schools
+from clients.activations import SchoolActivation
 from clients.errors import InvalidClientMetadata, InvalidRedirectUri
 from clients.models import Client
 from idp import audit
@@ -181,10 +181,13 @@ class ClientRegistry:
         that activated it (someone of no school at all is not a school's to refuse)."""
         if client.basis != "school-agreement":
             return True
-        with self.db.read() as session:
-            schools = set(session.scalars(select(Membership.school_id).where(
-                Membership.account_id == account_id, current_on(today or date.today()))))
-            return not schools or bool(schools & activated_schools(session, client.client_id))
+        activated = and_(SchoolActivation.school_id == Membership.school_id,
+                         SchoolActivation.client_id == client.client_id, SchoolActivation.ended_at.is_(None))
+        query = select(SchoolActivation.id).select_from(Membership).outerjoin(SchoolActivation, activated).where(
+            Membership.account_id == account_id, current_on(today or date.today()))
+        with self.db.read() as session:  # one query on the login path: the person's schools, each activated or not
+            found = list(session.scalars(query))
+        return not found or any(activation is not None for activation in found)
 
     def _build(self, new: NewClient) -> tuple[Client, str | None]:
         name = new.name.strip()
