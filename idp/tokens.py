@@ -227,6 +227,10 @@ class TokenService:
                 return None
             if requested_scope and not set(requested_scope.split()) <= set(row.scope.split()):
                 raise ScopeNotGranted(requested_scope)
+            # checked before the token is claimed: a racing loser revokes the grant only after
+            # someone has claimed it, so that revocation can never take the claim from the winner
+            if row.expires_at <= now or session.get(RevokedGrant, row.grant_id) is not None:
+                return None
             won = session.execute(
                 update(RefreshToken).where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
                 .values(used_at=now)
@@ -235,8 +239,6 @@ class TokenService:
             grant_id = row.grant_id
         if not won:
             self.revoke_grant(grant_id, "refresh token reused")
-            return None
-        if row.expires_at <= now or self.is_revoked(grant_id):
             return None
         return grant
 
