@@ -25,13 +25,32 @@ class Consent(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
     policy_version: Mapped[int] = mapped_column(Integer)
-    attributes: Mapped[list] = mapped_column(JSON)
+    attributes: Mapped[list] = mapped_column(JSON)  # what the platform may receive
+    declined: Mapped[list | None] = mapped_column(JSON)  # optional attributes the person unticked
     given_by: Mapped[str] = mapped_column(String(36))  # the account that decided: the person, or a parent
     given_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     def covers(self, attributes: Iterable[str]) -> bool:
-        return set(attributes) <= set(self.attributes)
+        """Whether the person decided on each of `attributes` already: allowed it, or declined it (optional)."""
+        return set(attributes) <= set(self.attributes) | set(self.declined or ())
+
+
+class ConsentRequest(Base):
+    """A young pupil's request for a parent's consent, waiting for the parent's decision."""
+
+    __tablename__ = "consent_requests"
+    __table_args__ = (Index("ix_consent_requests_account_id_status", "account_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    attributes: Mapped[list] = mapped_column(JSON)  # what the platform asked for
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, refused
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(36))
 
 
 def _active(account_id: str, client_id: str) -> tuple:
@@ -59,18 +78,88 @@ class ConsentStore:
         return list(consent.attributes) if consent is not None else []
 
     def give(self, account_id: str, client_id: str, version: int, attributes: Iterable[str],
-             given_by: str) -> Consent:
-        """Record a consent, withdrawing the person's earlier one for the platform, with its audit record."""
-        attributes = sorted(set(attributes))
-        now = utcnow()
+             given_by: str, declined: Iterable[str] = ()) -> Consent:
+        """Record a consent, withdrawing the person's earlier one for the platform, with its audit record.
+        `declined`: optional attributes the person unticked; the platform does not receive them."""
         with self.db.transaction() as session:
-            session.execute(update(Consent).where(*_active(account_id, client_id)).values(withdrawn_at=now))
-            consent = Consent(account_id=account_id, client_id=client_id, policy_version=version,
-                              attributes=attributes, given_by=given_by, given_at=now)
-            session.add(consent)
-            audit.record(session, "consent_given", actor_id=given_by, subject_id=account_id, client_id=client_id,
-                         detail={"attributes": attributes, "policy_version": version})
+            return self._give(session, account_id, client_id, version, attributes, given_by, declined)
+
+    @staticmethod
+    def _give(session, account_id: str, client_id: str, version: int, attributes: Iterable[str], given_by: str,
+              declined: Iterable[str] = ()) -> Consent:
+        declined = sorted(set(declined))
+        attributes = sorted(set(attributes) - set(declined))
+        now = utcnow()
+        session.execute(update(Consent).where(*_active(account_id, client_id)).values(withdrawn_at=now))
+        consent = Consent(account_id=account_id, client_id=client_id, policy_version=version,
+                          attributes=attributes, declined=declined or None, given_by=given_by, given_at=now)
+        session.add(consent)
+        audit.record(session, "consent_given", actor_id=given_by, subject_id=account_id, client_id=client_id,
+                     detail={"attributes": attributes, "declined": declined, "policy_version": version})
         return consent
+
+    # --- a parent's consent for a young pupil ---
+
+    def ask_parent(self, account_id: str, client_id: str, version: int, attributes: Iterable[str]) -> ConsentRequest:
+        """The pupil's request for the platform, pending for a parent: one per pupil and platform at a time; a new
+        login asking for more adds to it."""
+        attributes = set(attributes)
+        with self.db.transaction() as session:
+            request = session.scalar(select(ConsentRequest).where(
+                ConsentRequest.account_id == account_id, ConsentRequest.client_id == client_id,
+                ConsentRequest.status == "pending").with_for_update())
+            if request is not None:
+                earlier = set(request.attributes) if request.policy_version == version else set()
+                if request.policy_version != version or not attributes <= earlier:
+                    request.policy_version, request.attributes = version, sorted(attributes | earlier)
+                return request
+            request = ConsentRequest(account_id=account_id, client_id=client_id, policy_version=version,
+                                     attributes=sorted(attributes), status="pending", requested_at=utcnow())
+            session.add(request)
+            session.flush()
+            audit.record(session, "consent_requested", actor_id=account_id, subject_id=account_id,
+                         client_id=client_id, detail={"request": request.id, "attributes": request.attributes,
+                                                      "policy_version": version})
+            return request
+
+    def last_request(self, account_id: str, client_id: str) -> ConsentRequest | None:
+        with self.db.read() as session:
+            return session.scalar(select(ConsentRequest).where(ConsentRequest.account_id == account_id,
+                                                               ConsentRequest.client_id == client_id)
+                                  .order_by(ConsentRequest.id.desc()).limit(1))
+
+    def pending_for(self, account_ids: Iterable[str]) -> list[ConsentRequest]:
+        ids = list(account_ids)
+        if not ids:
+            return []
+        with self.db.read() as session:
+            return list(session.scalars(select(ConsentRequest).where(ConsentRequest.account_id.in_(ids),
+                                                                     ConsentRequest.status == "pending")
+                                        .order_by(ConsentRequest.id)))
+
+    def decide(self, request_id: int, approve: bool, parent_id: str, may_decide, current_version: int | None = None,
+               declined: Iterable[str] = ()) -> ConsentRequest | None:
+        """The parent's decision on a pending request; `may_decide(account_id)` says whether this parent may decide
+        for that pupil (a parent mandate with `consent`). None when there is no such pending request for them.
+        An approval for an older policy version than the platform's `current_version` is not taken: the pupil
+        asks again at the next login."""
+        with self.db.transaction() as session:
+            request = session.scalar(select(ConsentRequest).where(ConsentRequest.id == request_id,
+                                                                  ConsentRequest.status == "pending")
+                                     .with_for_update())
+            if request is None or not may_decide(request.account_id):
+                return None
+            if approve and current_version is not None and request.policy_version != current_version:
+                return None
+            request.status, request.decided_at, request.decided_by = \
+                ("approved" if approve else "refused"), utcnow(), parent_id
+            if approve:
+                self._give(session, request.account_id, request.client_id, request.policy_version,
+                           request.attributes, parent_id, declined)
+            else:
+                audit.record(session, "consent_refused", actor_id=parent_id, subject_id=request.account_id,
+                             client_id=request.client_id, detail={"request": request.id})
+            return request
 
     def withdraw(self, account_id: str, client_id: str, actor_id: str | None) -> bool:
         """The platform receives nothing more about the person: the consent ends and so does every refresh grant

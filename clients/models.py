@@ -20,6 +20,7 @@ class Client(Base, ClientMixin):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     secret_hash: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
+    vendor: Mapped[str | None] = mapped_column(String(200))  # who runs the platform
     redirect_uris: Mapped[list] = mapped_column(JSON)
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     scopes: Mapped[list] = mapped_column(JSON)

@@ -16,6 +16,8 @@ from sqlalchemy import and_, select
 from clients.activations import SchoolActivation
 from clients.errors import InvalidClientMetadata, InvalidRedirectUri
 from clients.models import Client
+from clients.policies import ATTRIBUTES, BASES, Document, first_version
+from clients.sectors import sector_identifier
 from idp import audit
 from idp.crypto import sha256_hex
 from idp.db import Database
@@ -23,10 +25,7 @@ from idp.directory import Membership
 from idp.school_scope import current_on
 
 SCOPES = ("openid", "profile", "email", "school", "age", "birthdate", "offline_access")
-ATTRIBUTES = ("given_name", "family_name", "name", "email", "birthdate", "roles", "school", "schools", "class",
-              "preferred_username", "age_band")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-BASES = ("consent", "school-agreement")
 PROVISIONING_SCOPE = "scim"  # only a school's provisioning client has it
 LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -48,6 +47,9 @@ class NewClient:
     jwks_file: Path | None = None
     id_token_alg: str = "ES256"
     grant_types: tuple[str, ...] = field(default=())
+    vendor: str | None = None
+    policy: Document | None = None  # the whole release policy; instead of attributes, basis and purpose
+    sector_identifier_uri: str | None = None  # shares pairwise subjects with the vendor's other clients listed there
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,9 @@ def check_uri(uri: str, what: str, *, allow_query: bool = True) -> str:
 class ClientRegistry:
     """Creates clients and answers `find` from a short-lived in-process cache."""
 
-    CACHE_SECONDS = 30
-
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, cache_seconds: int = 30):
         self.db = db
+        self.cache_seconds = cache_seconds  # how stale a process's view of a changed client may be
         self._cache: dict[str, tuple[float, Client]] = {}
 
     def find(self, client_id: str | None) -> Client | None:
@@ -98,7 +99,8 @@ class ClientRegistry:
             if client is None:
                 return None  # not remembered: a client registered a moment later works at once
             session.expunge(client)
-        self._cache[client_id] = (now + self.CACHE_SECONDS, client)
+        if self.cache_seconds > 0:
+            self._cache[client_id] = (now + self.cache_seconds, client)
         return client
 
     def forget(self, client_id: str) -> None:
@@ -110,10 +112,18 @@ class ClientRegistry:
 
     def create(self, new: NewClient) -> Registered:
         client, secret = self._build(new)
+        document = new.policy or Document.parse({
+            "basis": client.basis, "purpose": {"nl": client.purpose} if client.purpose else {},
+            "attributes": list(client.attributes)}, strict=False)
+        client.basis, client.attributes, client.policy_version = document.basis, document.names, 1
+        client.purpose = document.purpose.get("nl")
         with self.db.transaction() as session:
             session.add(client)
+            session.flush()
+            session.add(first_version(client, document))
             audit.record(session, "client_registered", client_id=client.client_id,
-                         detail={"name": client.name, "attributes": client.attributes, "basis": client.basis})
+                         detail={"name": client.name, "attributes": client.attributes, "basis": client.basis,
+                                 "sector_identifier_uri": new.sector_identifier_uri})
         return Registered(client, secret)
 
     def create_provisioning(self, school_number: str, name: str | None = None) -> Registered:
@@ -190,9 +200,11 @@ class ClientRegistry:
         return not found or any(activation is not None for activation in found)
 
     def _build(self, new: NewClient) -> tuple[Client, str | None]:
-        name = new.name.strip()
+        name, vendor = new.name.strip(), (new.vendor or "").strip() or None
         if not name or len(name) > 200:
             raise InvalidClientMetadata("client name must be 1 to 200 characters")
+        if vendor is not None and len(vendor) > 200:
+            raise InvalidClientMetadata("vendor name must be at most 200 characters")
         if not new.redirect_uris:
             raise InvalidRedirectUri("at least one --redirect-uri is needed")
         redirect_uris = [check_uri(u, "redirect URI") for u in dict.fromkeys(new.redirect_uris)]
@@ -210,6 +222,8 @@ class ClientRegistry:
             raise InvalidClientMetadata(f"basis must be consent or school-agreement, got {new.basis!r}")
         if new.subject_type not in ("pairwise", "public"):
             raise InvalidClientMetadata(f"subject type must be pairwise or public, got {new.subject_type!r}")
+        if new.sector_identifier_uri and new.subject_type != "pairwise":
+            raise InvalidClientMetadata("a sector identifier URI is for pairwise subjects only")
         if new.id_token_alg not in ("ES256", "RS256"):
             raise InvalidClientMetadata(f"ID token algorithm must be ES256 or RS256, got {new.id_token_alg!r}")
         method = self._auth_method(new)
@@ -220,12 +234,14 @@ class ClientRegistry:
         if method != "none":
             grant_types.append("client_credentials")
         secret = secrets.token_urlsafe(32) if method in ("client_secret_basic", "client_secret_post") else None
+        sector = sector_identifier(check_uri(new.sector_identifier_uri, "sector identifier URI"), redirect_uris) \
+            if new.sector_identifier_uri else None  # fetched after every other check
         client_id = new_client_id()
         client = Client(
-            client_id=client_id, secret_hash=sha256_hex(secret) if secret else None, name=name,
+            client_id=client_id, secret_hash=sha256_hex(secret) if secret else None, name=name, vendor=vendor,
             redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout, scopes=scopes,
             grant_types=grant_types, token_endpoint_auth_method=method, subject_type=new.subject_type,
-            sector_identifier=client_id, id_token_alg=new.id_token_alg,  # unlinkable across clients
+            sector_identifier=sector or client_id, id_token_alg=new.id_token_alg,  # else unlinkable across clients
             jwks=jwks, jwks_uri=new.jwks_uri, backchannel_logout_uri=backchannel, basis=new.basis,
             purpose=(new.purpose or "").strip() or None, attributes=list(dict.fromkeys(new.attributes)),
         )

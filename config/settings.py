@@ -51,7 +51,9 @@ class Settings:
     session_ttl: int = 8 * 3600  # idle: every use slides it forward
     session_max_age: int = 12 * 3600  # absolute: a session never outlives this
     leaver_grace_days: int = 90  # a leerID stays usable this long after its last membership ended
+    consent_age: int = 13  # the digital consent age: younger pupils need a parent to consent for them
     key_cache_seconds: int = 30  # how stale a process's view of the signing keys may be
+    client_cache_seconds: int = 30  # how stale a process's view of a platform (its policy) may be
     trusted_proxies: int = 0  # how many reverse proxies set X-Forwarded-For/-Proto in front of leerID
     code_ttl: int = 60
     interaction_ttl: int = 600
@@ -91,7 +93,9 @@ class Settings:
             session_max_age=_int(env, "LEERID_SESSION_MAX_AGE", defaults.session_max_age),
             trusted_proxies=_int(env, "LEERID_TRUSTED_PROXIES", defaults.trusted_proxies),
             key_cache_seconds=_int(env, "LEERID_KEY_CACHE_SECONDS", defaults.key_cache_seconds),
+            client_cache_seconds=_int(env, "LEERID_CLIENT_CACHE_SECONDS", defaults.client_cache_seconds),
             leaver_grace_days=_int(env, "LEERID_LEAVER_GRACE_DAYS", defaults.leaver_grace_days),
+            consent_age=_int(env, "LEERID_CONSENT_AGE", defaults.consent_age),
             argon2_memory_kib=_int(env, "LEERID_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
             argon2_time_cost=_int(env, "LEERID_ARGON2_TIME_COST", defaults.argon2_time_cost),
             login_max_failures=_int(env, "LEERID_LOGIN_MAX_FAILURES", defaults.login_max_failures),

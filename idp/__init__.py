@@ -87,12 +87,25 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp import activation_views, console, endpoints, interaction, ops, scim_views
+    from idp import (
+        activation_views,
+        console,
+        endpoints,
+        interaction,
+        mijn,
+        mijn_parent,
+        operator,
+        ops,
+        scim_views,
+    )
 
     app.register_blueprint(activation_views.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(interaction.bp)
+    app.register_blueprint(mijn.bp)
+    app.register_blueprint(mijn_parent.bp)
+    app.register_blueprint(operator.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(scim_views.bp)
     for view in endpoints.API_VIEWS:

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Date, String, select
+from sqlalchemy import Boolean, Date, String, false, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from idp import audit
@@ -41,6 +41,7 @@ class Account(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     created_at = mapped_column(UtcDateTime, default=utcnow)
     disabled_at = mapped_column(UtcDateTime, nullable=True)
+    operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # runs leerID
     memberships: Mapped[list[Membership]] = relationship(back_populates="account", lazy="selectin",
                                                          order_by="Membership.valid_from")
     parent_emails: Mapped[list[ParentEmail]] = relationship(lazy="select", order_by="ParentEmail.email",
@@ -203,6 +204,18 @@ class AccountService:
                 raise NotFound(f"no account {username!r}")
             if account.disabled_at is None:
                 _disable(session, account, actor_id, "deactivated by an operator")
+            return account
+
+    def set_operator(self, username: str, operator: bool = True) -> Account:
+        """Whether the person runs leerID: decides on vendors' policy requests at /operator. Audited."""
+        with self.db.transaction() as session:
+            account = AccountRepository(session).find_by_username(username.strip().lower())
+            if account is None:
+                raise NotFound(f"no account {username!r}")
+            if account.operator != operator:
+                account.operator = operator
+                audit.record(session, "operator_appointed" if operator else "operator_dismissed",
+                             subject_id=account.id)
             return account
 
     def sweep_leavers(self, grace_days: int, today: date | None = None, dry_run: bool = False) -> list[str]:

@@ -5,14 +5,17 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import make_response, redirect, render_template, request, session, url_for
 
+from idp.accounts import AccountRepository
 from idp.claims import releasable
 from idp.crypto import random_token
+from idp.directory import age_on
 from idp.interactions import Interaction
 from idp.sessions import SsoSession
 from idp.tokens import AuthContext
@@ -128,7 +131,8 @@ def handle(params: dict | None, interaction: Interaction | None = None):
             and container.subjects.for_client(client, sso.account_id) != hinted_sub:
         sso = None  # another person is logged in here: theirs must not be used for the hinted one
     asked = releasable(client.attributes, client.get_allowed_scope(params.get("scope")), claims)
-    decision = next_step(sso, prompts, max_age, interaction, client, consent_remembered(sso, client, asked))
+    remembered = consent_remembered(sso, client, asked)
+    decision = next_step(sso, prompts, max_age, interaction, client, remembered)
     if sso is not None and decision in (None, "consent") and not container.clients.covers(client, sso.account_id):
         finish(interaction)  # a school-agreement platform that none of the person's schools took on
         description = "The person's school has not activated this platform"
@@ -136,6 +140,10 @@ def handle(params: dict | None, interaction: Interaction | None = None):
             return respond.error("access_denied", description)
         back = respond.back("access_denied", description)
         return make_response(render_template("not_activated.html", client=client, back=back), 403)
+    if sso is not None and decision in (None, "consent") and client.basis == "consent" and not remembered \
+            and is_young(sso.account_id):
+        finish(interaction)  # a young pupil cannot consent alone: a parent decides in Mijn leerID
+        return parent_needed(respond, prompts, client, sso.account_id, asked)
     if decision == "deny":
         finish(interaction)
         return respond.error("access_denied", "The person refused the request")
@@ -189,15 +197,44 @@ def consent_remembered(sso: SsoSession | None, client, asked: list[str]) -> bool
 
 
 def remember_consent(interaction: Interaction | None, sso: SsoSession, client, asked: list[str]) -> None:
-    """The person allowed a `consent`-basis platform what this request asks for: keep it for later logins."""
+    """The person allowed a `consent`-basis platform what this request asks for, perhaps without some optional
+    attributes: keep it for later logins (a young pupil's consent is a parent's, never their own)."""
     allowed = interaction is not None and interaction.consent == "allow" \
         and interaction.consent_account == sso.account_id
-    if not allowed or client.basis != "consent":
+    if not allowed or client.basis != "consent" or is_young(sso.account_id):
         return
     consents = services().consents
     earlier = consents.current(sso.account_id, client.client_id, client.policy_version)  # still holds: kept
-    attributes = set(asked) | set(earlier.attributes if earlier else ())
-    consents.give(sso.account_id, client.client_id, client.policy_version, attributes, sso.account_id)
+    declined = set(interaction.declined or ()) & set(asked)
+    attributes = (set(asked) | set(earlier.attributes if earlier else ())) - declined
+    declined |= set(earlier.declined or ()) - set(asked) if earlier else set()
+    consents.give(sso.account_id, client.client_id, client.policy_version, attributes, sso.account_id, declined)
+
+
+def is_young(account_id: str) -> bool:
+    """Younger than the digital consent age (a pupil without a known birthdate is taken at their word)."""
+    container = services()
+    with container.db.read() as session:
+        account = AccountRepository(session).find(account_id)
+        birthdate = account.birthdate if account is not None else None
+    return birthdate is not None and age_on(birthdate, date.today()) < container.settings.consent_age
+
+
+def parent_needed(respond: Responder, prompts: set, client, account_id: str, asked: list[str]):
+    """A young pupil at a `consent`-basis platform: the request waits for a parent, and the page says so."""
+    description = "A parent must consent for this pupil first"
+    if "none" in prompts:
+        return respond.error("consent_required", description)
+    container = services()
+    last = container.consents.last_request(account_id, client.client_id)
+    refused = last is not None and last.status == "refused" and last.policy_version == client.policy_version
+    if not refused:
+        container.consents.ask_parent(account_id, client.client_id, client.policy_version, asked)
+    has_parent = bool(container.mandates.holders(account_id, "consent", kind="parent"))
+    html = render_template("parent_needed.html", client=client, refused=refused, has_parent=has_parent,
+                           back=respond.back("access_denied", description),
+                           age=container.settings.consent_age)
+    return make_response(html, 403)
 
 
 def remember_ui_locales(ui_locales: str | None) -> None:

@@ -16,6 +16,8 @@ SCOPE_CLAIMS = {
     "age": ("age_band",),
     "birthdate": ("birthdate",),
 }
+ATTRIBUTES = frozenset(name for names in SCOPE_CLAIMS.values() for name in names)
+TARGETS = ("id_token", "userinfo", "introspection")
 
 
 def age_band(birthdate: date | None, today: date) -> str | None:
@@ -46,12 +48,21 @@ def attribute_values(account: Account, today: date | None = None) -> dict:
     }
 
 
+def scope_claims(scope: str) -> set[str]:
+    """What the scope asks for (OIDC Core §5.4)."""
+    return {name for s in scope_to_list(scope or "") or [] for name in SCOPE_CLAIMS.get(s, ())}
+
+
+def requested(claims: dict | None, member: str) -> set[str]:
+    """The attributes one member ("id_token" or "userinfo") of the `claims` parameter names (OIDC Core §5.5);
+    names that are no attribute of leerID's are left out."""
+    asked = (claims or {}).get(member)
+    return {name for name in asked if name in ATTRIBUTES} if isinstance(asked, dict) else set()
+
+
 def asked_for(scope: str, claims: dict | None = None) -> set[str]:
-    """What a request asks for: by scope, and by name in the `claims` parameter (OIDC Core §5.5)."""
-    asked = {name for s in scope_to_list(scope or "") or [] for name in SCOPE_CLAIMS.get(s, ())}
-    for member in ("id_token", "userinfo"):
-        asked.update((claims or {}).get(member) or {})
-    return asked
+    """What a request asks for, for any target: by scope, and by name in either member of `claims`."""
+    return scope_claims(scope) | requested(claims, "id_token") | requested(claims, "userinfo")
 
 
 def releasable(policy: list[str], scope: str, claims: dict | None = None) -> list[str]:
@@ -61,9 +72,21 @@ def releasable(policy: list[str], scope: str, claims: dict | None = None) -> lis
 
 
 def release(account: Account, scope: str, policy: list[str], claims: dict | None = None,
-            consented: list[str] | None = None) -> dict:
-    """Released = the client's policy ∩ what the scope (and `claims` parameter) asks for ∩ what the person
-    consented to (None: the platform's basis is a school agreement), leaving out what the account lacks."""
+            consented: list[str] | None = None, *, target: str) -> dict:
+    """The claims `target` (the ID token, userinfo or introspection) carries about the person.
+
+    Released = the client's policy ∩ what is asked for that target ∩ what the person consented to (`consented`
+    None: the platform's basis is a school agreement), leaving out what the account lacks. Asked for:
+    - the scope's claims (§5.4), for every target: userinfo, the ID token too (relying parties here expect them
+      there), and introspection, which gets nothing else;
+    - the members of `claims.id_token` for the ID token only, of `claims.userinfo` for userinfo only (§5.5).
+    `essential` changes nothing: it never overrides the policy or the consent. `value` and `values` (§5.5.1)
+    are ignored for these attribute claims: such a member is a plain request, released with the person's own
+    value if at all. (`sub` is no attribute; a request for its value is the authorization endpoint's matter.)
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}")
+    asked = scope_claims(scope) | (requested(claims, target) if target != "introspection" else set())
     values = attribute_values(account)
-    names = [n for n in releasable(policy, scope, claims) if consented is None or n in consented]
+    names = [n for n in policy if n in asked and (consented is None or n in consented)]
     return {name: values[name] for name in names if values.get(name) is not None}

@@ -156,20 +156,30 @@ def clients():
 @click.option("--jwks-uri")
 @click.option("--jwks", "jwks_file", type=click.Path(path_type=Path))
 @click.option("--id-token-alg", default="ES256", show_default=True)
+@click.option("--vendor", help="Who runs the platform, as people see it on the consent page.")
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="The release policy as JSON (instead of --attribute, --purpose and --basis).")
+@click.option("--sector-identifier-uri", help="A JSON array of the vendor's redirect URIs (OIDC Core §8.1): its host "
+                                              "is the sector, shared by the clients that name it.")
 @json_option
 def clients_create(name, redirect_uris, public, scopes, attributes, purpose, basis, subject_type, post_logout,
-                   backchannel_logout_uri, token_auth_method, jwks_uri, jwks_file, id_token_alg, as_json):
+                   backchannel_logout_uri, token_auth_method, jwks_uri, jwks_file, id_token_alg, vendor, policy_file,
+                   sector_identifier_uri, as_json):
     from clients.service import NewClient
+    from idp.cli_policies import read_policy
 
     registered = container().clients.create(NewClient(
         name=name, redirect_uris=redirect_uris, public=public, scopes=scopes or ("openid", "profile"),
         attributes=attributes, purpose=purpose, basis=basis, subject_type=subject_type,
         post_logout_redirect_uris=post_logout, backchannel_logout_uri=backchannel_logout_uri,
         token_auth_method=token_auth_method, jwks_uri=jwks_uri, jwks_file=jwks_file, id_token_alg=id_token_alg,
+        vendor=vendor, policy=read_policy(policy_file) if policy_file else None,
+        sector_identifier_uri=sector_identifier_uri,
     ))
     client = registered.client
     result = {"client_id": client.client_id, "client_secret": registered.client_secret, "name": client.name,
-              "redirect_uris": client.redirect_uris, "token_endpoint_auth_method": client.token_endpoint_auth_method}
+              "redirect_uris": client.redirect_uris, "token_endpoint_auth_method": client.token_endpoint_auth_method,
+              "subject_type": client.subject_type}
     emit(result, as_json, f"client {client.client_id}" + (f" secret {registered.client_secret}"
                                                           if registered.client_secret else ""))
 
@@ -243,5 +253,5 @@ def entry() -> None:
     sys.exit(main())
 
 
-from idp import cli_directory  # noqa: E402,F401  (registers the directory commands on the groups above)
+from idp import cli_directory, cli_mandates, cli_policies, cli_subjects  # noqa: F401  (they add commands)
 

@@ -63,6 +63,17 @@ def users_deactivate(username, as_json):
          f"account {account.username} deactivated")
 
 
+@users.command("operator")
+@click.argument("username")
+@click.option("--remove", is_flag=True, help="No longer an operator.")
+@json_option
+def users_operator(username, remove, as_json):
+    """An operator of leerID decides on vendors' policy requests at /operator."""
+    account = container().accounts.set_operator(username, not remove)
+    emit({"id": account.id, "username": account.username, "operator": account.operator}, as_json,
+         f"{account.username} is {'an' if account.operator else 'no longer an'} operator")
+
+
 @users.command("sweep")
 @click.option("--as-of", help="The day to count from (YYYY-MM-DD; default today).")
 @click.option("--dry-run", is_flag=True, help="List who would be deactivated, change nothing.")

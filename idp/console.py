@@ -1,4 +1,5 @@
-"""Blueprint "console": the school console at /beheer, where a school's administrators manage its people.
+"""Blueprint "console": the school console at /beheer, where a school's administrators manage its people and
+choose the school-agreement platforms that serve them.
 
 The views turn HTTP into calls on SchoolAdministration, which checks on every call that the signed-in person
 administers the school today. Whatever is not theirs (another school, its people or classes, a malformed id)
@@ -50,7 +51,12 @@ REFUSALS = {
     "already_admin": N_("Deze persoon is al schoolbeheerder."),
     "not_admin": N_("Deze persoon is geen schoolbeheerder."),
     "has_password": N_("Deze persoon heeft al een wachtwoord. Stel het wachtwoord opnieuw in als het vergeten is."),
+    "no_agreement": N_("Vul de naam of het nummer van de verwerkersovereenkomst in. Zonder verwerkersovereenkomst "
+                       "kun je een platform niet aanzetten."),
+    "agreement_too_long": N_("Deze naam of dit nummer is te lang. Gebruik hoogstens 200 tekens."),
+    "not_activated": N_("Je school gebruikt dit platform niet. Er is niets om uit te zetten."),
 }
+WRONG_INPUT = ("no_agreement", "agreement_too_long")  # put right in the form
 
 
 def admin():
@@ -177,3 +183,42 @@ def _letters(letters, back: str):
     html = render_template("beheer/letters.html", letters=letters, back=back,
                            activation_url=f"{services().settings.issuer}/activeren")
     return make_response(html, 200)
+
+
+@bp.get("/<number>/platformen")
+def platforms(number: str):
+    return _platforms_page(number)
+
+
+def _platforms_page(number: str, refused: Refused | None = None, client_id: str = "", typed: str = ""):
+    """The platforms page; after a refusal, the reason at that platform's form: 400 and the field marked when the
+    administrator typed something wrong (what they typed kept), else 409."""
+    wrong_input = refused is not None and refused.reason in WRONG_INPUT
+    status = 200 if refused is None else (400 if wrong_input else 409)
+    return _page("beheer/platforms.html", number, status,
+                 platforms=admin().platforms(g.actor_id, number), section="platforms",
+                 refused=gettext(REFUSALS[refused.reason]) if refused else None, refused_for=client_id,
+                 wrong_input=wrong_input, typed=typed)
+
+
+@bp.post("/<number>/platformen/<client_id>/aanzetten")
+def activate_platform(number: str, client_id: str):
+    typed = request.form.get("overeenkomst", "")
+    try:
+        done = admin().activate_platform(g.actor_id, number, client_id, typed)
+    except Refused as exc:
+        return _platforms_page(number, exc, client_id, typed[:300])
+    flash(gettext("%(platform)s staat nu aan. De leerlingen en leerkrachten van je school kunnen zich er nu "
+                  "aanmelden.", platform=done.name), "done")
+    return redirect(url_for("console.platforms", number=number), 303)
+
+
+@bp.post("/<number>/platformen/<client_id>/uitzetten")
+def end_platform(number: str, client_id: str):
+    try:
+        done = admin().end_platform(g.actor_id, number, client_id)
+    except Refused as exc:
+        return _platforms_page(number, exc, client_id)
+    flash(gettext("%(platform)s staat nu uit. De leerlingen en leerkrachten van je school kunnen zich er niet "
+                  "meer aanmelden.", platform=done.name), "done")
+    return redirect(url_for("console.platforms", number=number), 303)

@@ -19,6 +19,11 @@ from idp.db import Base, UtcDateTime, utcnow
 LEVELS = ("basis", "secundair", "volwassenen", "hoger")
 
 
+def age_on(birthdate: date, today: date) -> int:
+    """Whole years of age on `today`."""
+    return today.year - birthdate.year - ((today.month, today.day) < (birthdate.month, birthdate.day))
+
+
 def school_year(on: date) -> int:
     """The school year `on` falls in, named by the year it starts (1 September – 31 August)."""
     return on.year if on.month >= 9 else on.year - 1

@@ -6,6 +6,7 @@ import time
 import httpx
 from authlib.oauth2.rfc6749 import (
     InvalidClientError,
+    InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     grants,
@@ -41,6 +42,14 @@ def _active_account(container, account_id: str):
     with container.db.read() as session:
         account = AccountRepository(session).find(account_id)
     return account if account is not None and account.disabled_at is None else None
+
+
+def record_release(container, account_id: str, client, claims: dict, via: str, scope: str) -> None:
+    """The attributes_released audit record: what went where, and on which basis, for the person's receipts."""
+    container.audit.record("attributes_released", actor_id=account_id, subject_id=account_id,
+                           client_id=client.client_id,
+                           detail={"via": via, "claims": sorted(claims), "scope": scope, "basis": client.basis,
+                                   "policy_version": client.policy_version})
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
@@ -83,10 +92,8 @@ class OpenIDCodeExtension(OpenIDCode):
         client, context = request.client, request.user
         consented = self.container.consents.released_to(client, context.account_id)
         account = request.account  # loaded by authenticate_user
-        claims = release(account, token["scope"], client.attributes, context.claims, consented)
-        self.container.audit.record("attributes_released", actor_id=context.account_id,
-                                    subject_id=context.account_id, client_id=client.client_id,
-                                    detail={"claims": sorted(claims), "scope": token["scope"]})
+        claims = release(account, token["scope"], client.attributes, context.claims, consented, target="id_token")
+        record_release(self.container, context.account_id, client, claims, "id_token", token["scope"])
         return self.container.tokens.id_token(client, context, claims, request.authorization_code.nonce,
                                               token.get("access_token"))
 
@@ -119,8 +126,13 @@ class RefreshGrant(grants.RefreshTokenGrant):
             raise InvalidScopeError() from None
 
     def authenticate_user(self, refresh_token):
-        context = refresh_token.context
-        return context if _active_account(_container(self), context.account_id) else None
+        """The person, while still active and still served by the platform (a school may end a school-agreement
+        platform: its refresh tokens stop with it)."""
+        container, context = _container(self), refresh_token.context
+        if not _active_account(container, context.account_id) \
+                or not container.clients.covers(self.request.client, context.account_id):
+            raise InvalidGrantError("the refresh token no longer holds")  # RFC 6749 §5.2
+        return context
 
     def revoke_old_credential(self, refresh_token):
         """Nothing to do: authenticate_refresh_token already rotated it out atomically."""
@@ -260,8 +272,13 @@ class UserInfo(UserInfoEndpoint):
         if account is None:  # a client's own token, or a person no longer active
             raise InvalidTokenError()
         client = token.get_client()
-        consented = container.consents.released_to(client, account_id) if client else []
-        claims = release(account, token.scope, client.attributes, consented=consented) if client else {}
+        claims = {}
+        if client is not None:
+            asked = {"userinfo": dict.fromkeys(context.get("userinfo_claims") or ())}
+            claims = release(account, token.scope, client.attributes, asked,
+                             container.consents.released_to(client, account_id), target="userinfo")
+        if claims:
+            record_release(container, account_id, client, claims, "userinfo", token.scope)
         return 200, dict(claims, sub=context["sub"]), [("Content-Type", "application/json"),
                                                          ("Cache-Control", "no-store")]
 

@@ -13,11 +13,12 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 
 from idp.accounts import AccountRepository
+from idp.attribute_text import label, shown
 from idp.authorize import parse_claims
-from idp.claims import releasable
+from idp.claims import attribute_values, releasable
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
 from idp.web import (
@@ -31,9 +32,6 @@ from idp.web import (
 )
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
-
-# The consent page's line for each attribute (consent.html): the parts of a name share one.
-CONSENT_LINES = {"given_name": "name", "family_name": "name", "schools": "school"}
 
 
 def parked(view):
@@ -90,17 +88,40 @@ def _login_page(interaction: Interaction, status: int = 200, error: str | None =
 @parked
 def show(interaction: Interaction):
     if interaction.step == "consent":
-        client = _client(interaction)
-        params = interaction.params
-        scopes = params.get("scope", "").split()
-        asked = releasable(client.attributes, client.get_allowed_scope(params.get("scope")),
-                           parse_claims(params.get("claims")))
-        shown = {CONSENT_LINES.get(name, name) for name in asked}
-        response = make_response(render_template("consent.html", interaction=interaction, client=client,
-                                                 scopes=scopes, shown=shown))
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return _consent_page(interaction)
     return _login_page(interaction)
+
+
+def _consent_page(interaction: Interaction, status: int = 200):
+    """The platform, its vendor and purpose, and each attribute it would receive with its value and why."""
+    container, client, params = services(), _client(interaction), interaction.params
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    if client is None or sso is None:
+        return error_page("expired", 400)
+    scope = client.get_allowed_scope(params.get("scope"))
+    asked = releasable(client.attributes, scope, parse_claims(params.get("claims")))
+    policy = container.policies.current(client)
+    with container.db.read() as session:
+        values = attribute_values(AccountRepository(session).find(sso.account_id))
+    language = get_locale().language if get_locale() else "nl"
+    earlier = container.consents.current(sso.account_id, client.client_id, client.policy_version) \
+        if client.basis == "consent" else None
+    lines = []
+    for name in asked:
+        rule = policy.rule(name) if policy else None
+        why = (rule.why.get(language) or rule.why.get("nl")) if rule else None
+        optional = bool(rule and rule.optional and client.basis == "consent")
+        ticked = not (earlier and name in (earlier.declined or ()))
+        lines.append({"name": name, "label": label(name, gettext), "value": shown(name, values.get(name), gettext),
+                      "why": why, "optional": optional, "ticked": ticked})
+    purpose = policy.purpose if policy else {"nl": client.purpose} if client.purpose else {}
+    html = render_template("consent.html", interaction=interaction, client=client, lines=lines,
+                           purpose=purpose.get(language) or purpose.get("nl"),
+                           retention=policy.retention_days if policy else None,
+                           offline="offline_access" in scope.split())
+    response = make_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/<uid>/login")
@@ -142,11 +163,21 @@ def continue_as(interaction: Interaction):
 @bp.post("/<uid>/consent")
 @parked
 def consent(interaction: Interaction):
+    """The person's decision; an optional attribute whose box is not ticked is not sent."""
     decision = request.form.get("decision")
     container = services()
     sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
     if decision not in ("allow", "deny") or interaction.step != "consent" or sso is None:
         return error_page("bad_request", 400)
     interaction.consent, interaction.consent_account = decision, sso.account_id
+    interaction.declined = optional_unticked(_client(interaction), request.form.getlist("keep"))
     container.interactions.save(interaction)
     return _resume(interaction)
+
+
+def optional_unticked(client, kept: list[str]) -> list[str]:
+    """The optional attributes of the platform's policy that the person did not keep ticked."""
+    policy = services().policies.current(client) if client is not None and client.basis == "consent" else None
+    if policy is None:
+        return []
+    return [rule.name for rule in policy.document.rules if rule.optional and rule.name not in kept]

@@ -18,6 +18,7 @@ class Interaction:
     consent: str | None = None  # allow | deny
     consent_account: str | None = None  # who decided: a decision counts only for that account
     return_to: str | None = None  # a login for one of leerID's own pages (never from request parameters)
+    declined: list | None = None  # optional attributes the person unticked on the consent page
 
 
 class InteractionStore:

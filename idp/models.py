@@ -5,6 +5,7 @@ def load_all() -> None:
     import clients.activations  # noqa: F401
     import clients.consents  # noqa: F401
     import clients.models  # noqa: F401
+    import clients.policies  # noqa: F401
     import clients.subjects  # noqa: F401
     import idp.accounts  # noqa: F401
     import idp.activation  # noqa: F401
@@ -12,3 +13,4 @@ def load_all() -> None:
     import idp.directory  # noqa: F401
     import idp.keys  # noqa: F401
     import idp.tokens  # noqa: F401
+    import mandates.store  # noqa: F401

@@ -2,8 +2,9 @@
 
 Every method names the acting administrator and the school's number. In the same transaction as its work it
 checks that the actor is an active administrator of that school today; for anyone else the school is NotFound,
-exactly like a school that does not exist. People and classes are read and changed through SchoolScope only, and
-the methods return plain values, never an Account (whose memberships include other schools').
+exactly like a school that does not exist. People, classes and the school's platform activations are read and
+changed through SchoolScope only, and the methods return plain values, never an Account (whose memberships include
+other schools').
 """
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clients.activations import SchoolActivation
+from clients.service import ClientRegistry
 from idp import audit
 from idp.accounts import SCHOOL_NUMBER, Account, _disable, revoke_grants
 from idp.activation import Letter, fresh_letter
-from idp.db import Database
+from idp.db import Database, utcnow
 from idp.directory import school_year_label
 from idp.errors import LeerIDError, NotFound
 from idp.school_scope import SchoolScope, administered_schools
@@ -28,13 +32,16 @@ STAFF_ROLES = ("teacher", "staff")
 PAGE_SIZE = 25
 MAX_PAGE = 10_000
 MAX_SEARCH = 100
+MAX_AGREEMENT = 200  # characters of a data-processing agreement's reference (SchoolActivation.agreement)
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 class Refused(LeerIDError):
-    """The action does not apply to this person; `reason` names why (the console explains each reason)."""
+    """The action does not apply to this person or platform; `reason` names why (the console explains each)."""
 
     REASONS = ("self", "elsewhere", "administrator", "not_ours", "last_admin", "not_staff", "disabled",
-               "already_active", "already_disabled", "already_admin", "not_admin", "has_password")
+               "already_active", "already_disabled", "already_admin", "not_admin", "has_password",
+               "no_agreement", "agreement_too_long", "not_activated")
 
     def __init__(self, reason: str):
         super().__init__(f"refused: {reason}")
@@ -123,6 +130,18 @@ class Overview:
     staff: int
     classes: int
     administrators: tuple[PersonRow, ...]
+
+
+@dataclass(frozen=True)
+class PlatformRow:
+    """A platform on a school agreement, as this school took it on (or not)."""
+
+    client_id: str
+    name: str
+    active: bool
+    since: date | None  # the day this school's activation began
+    agreement: str | None  # the reference of this school's data-processing agreement with the vendor
+    ended: date | None  # the day this school ended it (and has not taken it on again since)
 
 
 @dataclass(frozen=True)
@@ -323,6 +342,42 @@ class SchoolAdministration:
             _record(scope, "school_admin_removed", actor_id, person)
             return _row(scope, person)
 
+    # --- platforms: which school-agreement platforms serve this school's people ---
+
+    def platforms(self, actor_id: str, number: str) -> list[PlatformRow]:
+        with self.db.read() as session:
+            scope = self._administered(session, actor_id, number)
+            return [_platform_row(*row) for row in scope.platforms()]
+
+    def activate_platform(self, actor_id: str, number: str, client_id: str, agreement: str) -> PlatformRow:
+        """The school takes the platform on under its data-processing agreement, whose reference is required;
+        taken on already, only a different reference changes (audited as "platform_activated")."""
+        with self.db.transaction() as session:
+            scope = self._administered(session, actor_id, number)
+            client_id, name, _ = scope.platform(client_id, lock=True)
+            agreement = " ".join(agreement.split()) if isinstance(agreement, str) else ""
+            if not agreement:
+                raise Refused("no_agreement")
+            if len(agreement) > MAX_AGREEMENT:
+                raise Refused("agreement_too_long")
+            # the registry's own step, inside this transaction; it records "platform_activated" when anything changes
+            activation = ClientRegistry._activate(session, client_id, scope.school.id, agreement, actor_id,
+                                                  scope.today)
+            return _platform_row(client_id, name, activation)
+
+    def end_platform(self, actor_id: str, number: str, client_id: str) -> PlatformRow:
+        """The platform no longer serves this school's people; the activation is kept, with the moment it ended."""
+        with self.db.transaction() as session:
+            scope = self._administered(session, actor_id, number)
+            client_id, name, activation = scope.platform(client_id, lock=True)
+            if activation is None or activation.ended_at is not None:
+                raise Refused("not_activated")
+            activation.ended_at = utcnow()
+            audit.record(session, "platform_deactivated", actor_id=actor_id, client_id=client_id,
+                         school_id=scope.school.id, detail={"school": scope.school.number,
+                                                            "agreement": activation.agreement})
+            return _platform_row(client_id, name, activation)
+
     @staticmethod
     def _actionable(scope: SchoolScope, account_id: str, actor_id: str) -> Account:
         """A current, active member of this school other than the actor (who uses Mijn leerID for themselves)."""
@@ -373,6 +428,13 @@ def _row(scope: SchoolScope, account: Account) -> PersonRow:
                      tuple(dict.fromkeys(m.role for m in here)),
                      tuple(dict.fromkeys(m.class_name for m in here if m.class_name)),
                      account.disabled_at is None, any(m.is_admin for m in here))
+
+
+def _platform_row(client_id: str, name: str, activation: SchoolActivation | None) -> PlatformRow:
+    if activation is None:
+        return PlatformRow(client_id, name, False, None, None, None)
+    ended = activation.ended_at.astimezone(BRUSSELS).date() if activation.ended_at else None
+    return PlatformRow(client_id, name, ended is None, activation.since, activation.agreement, ended)
 
 
 def _class_row(found, size: int) -> ClassRow:

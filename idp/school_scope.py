@@ -12,6 +12,8 @@ from datetime import date
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
+from clients.activations import SchoolActivation
+from clients.models import Client
 from idp.accounts import Account
 from idp.audit import AuditEvent
 from idp.directory import Membership, School, SchoolClass, school_year
@@ -21,6 +23,10 @@ from idp.errors import NotFound
 def current_on(day: date) -> ColumnElement[bool]:
     """SQL for: the membership is valid on `day`."""
     return and_(Membership.valid_from <= day, or_(Membership.valid_until.is_(None), Membership.valid_until >= day))
+
+
+# A platform a school may take on: one on a school agreement, never a school's own provisioning client.
+SCHOOL_PLATFORM = and_(Client.basis == "school-agreement", Client.school_id.is_(None))
 
 
 def administered_schools(session: Session, account_id: str, today: date) -> list[School]:
@@ -175,3 +181,27 @@ class SchoolScope:
         members = select(Membership.account_id).where(self._here(current=True), Membership.class_id == school_class.id)
         return list(self.session.scalars(select(Account).where(Account.id.in_(members))
                                          .order_by(Account.family_name, Account.given_name)))
+
+    # --- platforms ---
+
+    def platforms(self) -> list[tuple[str, str, SchoolActivation | None]]:
+        """The platforms a school may take on, by name: (client_id, name, this school's activation or None).
+        Another school's activations never join in."""
+        ours = and_(SchoolActivation.client_id == Client.client_id, SchoolActivation.school_id == self.school.id)
+        return list(self.session.execute(select(Client.client_id, Client.name, SchoolActivation)
+                                         .outerjoin(SchoolActivation, ours).where(SCHOOL_PLATFORM)
+                                         .order_by(Client.name, Client.client_id)))
+
+    def platform(self, client_id: str, *, lock: bool = False) -> tuple[str, str, SchoolActivation | None]:
+        """One platform this school may take on, like a row of `platforms()`; any other client is NotFound.
+        `lock` holds this school's activation until the transaction ends."""
+        if not isinstance(client_id, str) or len(client_id) > 64:
+            raise NotFound("no such platform")
+        found = self.session.execute(select(Client.client_id, Client.name).where(
+            SCHOOL_PLATFORM, Client.client_id == client_id)).one_or_none()
+        if found is None:
+            raise NotFound("no such platform")
+        query = select(SchoolActivation).where(SchoolActivation.client_id == client_id,
+                                               SchoolActivation.school_id == self.school.id)
+        activation = self.session.scalar(query.with_for_update() if lock else query)
+        return found.client_id, found.name, activation

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clients.models import Client
+from idp.claims import requested
 from idp.crypto import Vault, random_token, sha256_hex
 from idp.db import Base, Database, UtcDateTime, utcnow
 from idp.errors import LeerIDError
@@ -26,7 +27,8 @@ class ScopeNotGranted(LeerIDError):
 
 # Claims that describe the token itself; attribute claims never overwrite them (SECURITY.md).
 PROTOCOL_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "act", "azp", "auth_time", "acr",
-                             "amr", "sid", "at_hash", "jti", "client_id", "scope", "gid", "ctx"})
+                             "amr", "sid", "at_hash", "jti", "client_id", "scope", "gid", "ctx",
+                             "userinfo_claims"})
 
 
 @dataclass
@@ -141,6 +143,9 @@ class TokenService:
                           gid=context.grant_id, ctx=self.vault.encrypt(context.account_id.encode(), "access-token"))
             if context.sid:
                 claims["sid"] = context.sid
+            asked = requested(context.claims, "userinfo")
+            if asked:  # the `claims` parameter's userinfo member, for the UserInfo endpoint (OIDC Core §5.5)
+                claims["userinfo_claims"] = sorted(asked)
         return self.sign(claims, "ES256", typ="at+jwt")
 
     def id_token(self, client: Client, context: AuthContext, attributes: dict, nonce: str | None,

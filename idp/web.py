@@ -15,7 +15,7 @@ from idp.crypto import random_token
 from idp.wiring import Container
 
 SSO_COOKIE = "leerid_sso"
-OWN_PAGES = ("/beheer", "/mijn")  # leerID's own pages, where a login may lead back to
+OWN_PAGES = ("/beheer", "/mijn", "/operator")  # leerID's own pages, where a login may lead back to
 
 
 def N_(text: str) -> str:
@@ -57,6 +57,10 @@ ERRORS = {
         N_("Alleen schoolbeheerders kunnen hier de leerlingen, leerkrachten en klassen van hun school beheren. "
            "Moet jij dat doen? Vraag dan aan een schoolbeheerder of aan de directie van je school om je "
            "schoolbeheerder te maken.")),
+    "not_operator": (
+        N_("Deze pagina is voor de beheerders van leerID"),
+        N_("Alleen wie leerID zelf beheert, kan hier aanvragen van leveranciers goedkeuren. Ga terug naar de "
+           "vorige pagina.")),
     "server": (
         N_("Er ging iets mis"),
         N_("Er ging iets mis aan onze kant. Probeer het opnieuw. Lukt het niet, vraag dan hulp aan je "

@@ -59,7 +59,7 @@ class Container:
 
     @cached_property
     def clients(self) -> ClientRegistry:
-        return ClientRegistry(self.db)
+        return ClientRegistry(self.db, self.settings.client_cache_seconds)
 
     @cached_property
     def subjects(self) -> Subjects:
@@ -109,3 +109,21 @@ class Container:
     @cached_property
     def consents(self) -> ConsentStore:
         return ConsentStore(self.db)
+
+    @cached_property
+    def my_data(self):
+        from idp.my_data import MyData
+
+        return MyData(self.db, self.consents)
+
+    @cached_property
+    def mandates(self):
+        from mandates.store import MandateStore
+
+        return MandateStore(self.db)
+
+    @cached_property
+    def policies(self):
+        from clients.policies import PolicyStore
+
+        return PolicyStore(self.db, self.clients.forget)

@@ -201,3 +201,45 @@ def test_not_an_administrator_page_in_english(english_person, provider, setup):
     open_console(page, provider, teacher)
     heading(page, "You are not a school administrator")
     assert_accessible(page, "not-an-administrator page (en)")
+
+
+def turn_a_platform_on_and_off(person, provider, setup: Setup, lang: str, words: dict) -> None:
+    """The platforms page: a missing agreement reference is refused at its field; with one, the platform is on;
+    then off again. axe-core on each state."""
+    name = provider.client("--basis", "school-agreement", activate=False)["name"]
+    page = person.page
+    open_console(page, provider, setup.admin_a, lang=lang)
+    page.get_by_role("link", name=words["platforms"], exact=True).click()
+    heading(page, words["platforms"])
+    assert_accessible(page, f"platforms page ({lang})")
+    platform = page.get_by_role("region", name=name)
+    expect(platform).to_contain_text(words["not_used"])
+    platform.get_by_role("button", name=words["on"].format(name)).click()
+    field = page.get_by_role("region", name=name).get_by_label(words["agreement"])
+    expect(page.get_by_role("region", name=name).get_by_role("alert")).to_contain_text(words["missing"])
+    expect(field).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, f"platforms page with a refused form ({lang})")
+    field.fill("VWO-2026-17")
+    page.get_by_role("region", name=name).get_by_role("button", name=words["on"].format(name)).click()
+    expect(page.get_by_role("status")).to_contain_text(words["done_on"])
+    expect(page.get_by_role("region", name=name)).to_contain_text("VWO-2026-17")
+    assert_accessible(page, f"platforms page with a platform on ({lang})")
+    page.get_by_role("region", name=name).get_by_role("button", name=words["off"].format(name)).click()
+    expect(page.get_by_role("status")).to_contain_text(words["done_off"])
+    expect(page.get_by_role("region", name=name)).to_contain_text(words["ended"])
+
+
+def test_platforms_page_in_dutch(person, provider, setup):
+    turn_a_platform_on_and_off(person, provider, setup, "nl", {
+        "platforms": "Platformen", "not_used": "Je school gebruikt dit platform niet.", "on": "{} aanzetten",
+        "off": "{} uitzetten", "agreement": "Naam of nummer van de verwerkersovereenkomst",
+        "missing": "Vul de naam of het nummer van de verwerkersovereenkomst in.", "done_on": "staat nu aan",
+        "done_off": "staat nu uit", "ended": "uitgezet op"})
+
+
+def test_platforms_page_in_english(english_person, provider, setup):
+    turn_a_platform_on_and_off(english_person, provider, setup, "en", {
+        "platforms": "Platforms", "not_used": "Your school does not use this platform.", "on": "Turn on {}",
+        "off": "Turn off {}", "agreement": "Name or number of the data processing agreement",
+        "missing": "Fill in the name or number of the data processing agreement.", "done_on": "is now on",
+        "done_off": "is now off", "ended": "turned this platform off on"})

@@ -29,7 +29,7 @@ SSO_COOKIE = "leerid_sso"  # the browser's SSO session (idp.web.SSO_COOKIE)
 class Form:
     action: str
     method: str
-    fields: dict[str, str] = field(default_factory=dict)  # inputs with a name (hidden, text, password)
+    fields: dict[str, str | list[str]] = field(default_factory=dict)  # named inputs; ticked boxes as a list
     buttons: list[tuple[str, str]] = field(default_factory=list)  # submit buttons: (name, value)
 
     def has_button(self, name: str, value: str) -> bool:
@@ -50,8 +50,12 @@ class FormParser(HTMLParser):
         elif self._current is None:
             return
         elif tag == "input" and attrs.get("name"):
-            if attrs.get("type", "text").lower() == "submit":
+            kind = attrs.get("type", "text").lower()
+            if kind == "submit":
                 self._current.buttons.append((attrs["name"], attrs.get("value", "")))
+            elif kind in ("checkbox", "radio"):
+                if "checked" in attrs:  # sent only when ticked, each ticked box of a name
+                    self._current.fields.setdefault(attrs["name"], []).append(attrs.get("value", "on"))
             else:
                 self._current.fields[attrs["name"]] = attrs.get("value", "")
         elif tag == "button" and attrs.get("type", "submit").lower() == "submit":

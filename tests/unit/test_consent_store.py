@@ -89,7 +89,7 @@ def test_giving_again_withdraws_the_earlier_consent_and_keeps_it(memory_db, cons
     given = events(memory_db, "consent_given")
     assert len(given) == 2
     assert (given[-1].actor_id, given[-1].subject_id, given[-1].client_id) == (lotte, lotte, client.client_id)
-    assert given[-1].detail == {"attributes": ["email", "given_name"], "policy_version": 1}
+    assert given[-1].detail == {"attributes": ["email", "given_name"], "declined": [], "policy_version": 1}
 
 
 def test_consents_are_per_person_and_platform(memory_db, consents):

@@ -1,0 +1,174 @@
+"""Blueprint "mijn": Mijn leerID at /mijn, where people see which platforms know what about them, what happened
+with their data, withdraw a consent and download everything leerID holds about them.
+
+Only the signed-in person's own data, through MyData; a deactivated account is not signed in.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext
+
+from idp.attribute_text import label
+from idp.my_data import MyData
+from idp.web import N_, ask_login, error_page, services, signed_in
+
+bp = Blueprint("mijn", __name__, url_prefix="/mijn")
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+BASES = {
+    "consent": N_("omdat jij (of je ouder) toestemming gaf"),
+    "school-agreement": N_("omdat je school een afspraak heeft met dit platform"),
+}
+EVENTS = {  # what happened to the person (done by them, by their school, or by leerID)
+    "attributes_released": N_("%(platform)s kreeg gegevens over jou."),
+    "login": N_("Je meldde je aan."),
+    "login_failed": N_("Iemand probeerde zich als jou aan te melden, met een fout wachtwoord."),
+    "consent_given": N_("Toestemming gegeven aan %(platform)s."),
+    "consent_withdrawn": N_("Toestemming ingetrokken voor %(platform)s. Het krijgt niets meer over jou."),
+    "account_created": N_("Je leerID werd gemaakt."),
+    "account_activated": N_("Je koos je wachtwoord."),
+    "account_deactivated": N_("Je account werd uitgeschakeld."),
+    "account_reactivated": N_("Je account werkt weer."),
+    "school_admin_deactivated": N_("Je school schakelde je account uit."),
+    "school_admin_password_reset": N_("Je school stelde je wachtwoord opnieuw in."),
+    "activation_letter_issued": N_("Je school maakte een brief met een code om je wachtwoord te kiezen."),
+    "school_admin_appointed": N_("Je werd schoolbeheerder."),
+    "school_admin_removed": N_("Je bent geen schoolbeheerder meer."),
+    "roster_review_resolved": N_("Je werd op de lijst van een school gezet."),
+    "scim_user_created": N_("Je school zette je op haar lijst."),
+    "scim_user_changed": N_("Je school veranderde je gegevens."),
+    "scim_user_left": N_("Je school haalde je van haar lijst."),
+    "data_exported": N_("Je downloadde al je gegevens."),
+    "consent_requested": N_("Je vroeg je ouder om toestemming voor %(platform)s."),
+    "consent_refused": N_("Je ouder zei nee tegen %(platform)s."),
+    "mandate_granted": N_("Iemand mag nu voor jou optreden (een mandaat)."),
+    "mandate_revoked": N_("Een mandaat om voor jou op te treden werd ingetrokken."),
+}
+FOR_OTHERS = {  # what the person did for someone else (%(name)s)
+    "attributes_released": N_("%(platform)s kreeg gegevens over %(name)s."),
+    "school_admin_password_reset": N_("Je stelde het wachtwoord van %(name)s opnieuw in."),
+    "activation_letter_issued": N_("Je maakte een brief met een code voor %(name)s."),
+    "school_admin_deactivated": N_("Je schakelde het account van %(name)s uit."),
+    "account_reactivated": N_("Je schakelde het account van %(name)s weer in."),
+    "school_admin_appointed": N_("Je maakte %(name)s schoolbeheerder."),
+    "school_admin_removed": N_("Je nam de taak van schoolbeheerder af van %(name)s."),
+    "consent_given": N_("Je gaf voor %(name)s toestemming aan %(platform)s."),
+    "consent_withdrawn": N_("Je trok voor %(name)s de toestemming voor %(platform)s in."),
+    "roster_review_resolved": N_("Je zette %(name)s op de lijst van je school."),
+    "consent_refused": N_("Je zei voor %(name)s nee tegen %(platform)s."),
+}
+SOMETHING = N_("Er gebeurde iets met je account (%(event)s).")
+SOMETHING_FOR = N_("Je deed iets voor %(name)s (%(event)s).")
+
+
+def my_data() -> MyData:
+    return services().my_data
+
+
+@bp.before_request
+def signed_in_only():
+    sso = signed_in()
+    if sso is None or not services().accounts.is_active(sso.account_id):  # deactivated since it logged in
+        return ask_login(request.path if request.method == "GET" else url_for("mijn.index"))
+    g.account_id = sso.account_id
+    return None
+
+
+@bp.after_request
+def private(response):
+    response.headers["Cache-Control"] = "no-store"  # personal data: never kept by a browser or a proxy
+    return response
+
+
+def attribute_words(names) -> list[str]:
+    """The attributes in the words the consent page uses too."""
+    return [label(name, gettext) for name in names]
+
+
+def basis_words(basis: str | None) -> str:
+    return gettext(BASES[basis]) if basis in BASES else "–"
+
+
+def describe(entry) -> str:
+    if entry.for_whom is not None:
+        text = FOR_OTHERS.get(entry.event, SOMETHING_FOR)
+    else:
+        text = EVENTS.get(entry.event, SOMETHING)
+    return gettext(text, platform=entry.platform or gettext("een platform"), name=entry.for_whom or "",
+                   event=entry.event)
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone(BRUSSELS).strftime("%d/%m/%Y %H:%M")
+
+
+@bp.context_processor
+def helpers():
+    return {"attribute_words": attribute_words, "basis_words": basis_words, "describe": describe, "when": when}
+
+
+def _page(template: str, section: str, status: int = 200, **context):
+    me = my_data().person(g.account_id)
+    has_children = bool(services().mandates.represented_by(g.account_id, "consent"))
+    return make_response(render_template(template, me=me, section=section, has_children=has_children, **context),
+                         status)
+
+
+@bp.get("")
+def index():
+    return _page("mijn/index.html", "index")
+
+
+@bp.get("/apps")
+def apps():
+    return _page("mijn/apps.html", "apps", platforms=my_data().platforms(g.account_id))
+
+
+@bp.post("/apps/<client_id>/intrekken")
+def withdraw(client_id: str):
+    """Withdraw a consent: the first press shows what it means, the confirming press (confirm=yes) does it."""
+    if len(client_id) > 64 or not client_id.isprintable():
+        return error_page("not_found", 404)
+    data = my_data()
+    platform = data.platform(g.account_id, client_id)
+    if platform is None or platform.consented_at is None:
+        flash(gettext("Je had dit platform geen toestemming gegeven. Er is dus niets veranderd."), "nothing")
+        return redirect(url_for("mijn.apps"), 303)
+    if request.form.get("confirm") != "yes":
+        return _page("mijn/withdraw.html", "apps", platform=platform)
+    if data.withdraw(g.account_id, client_id, actor_id=g.account_id):
+        flash(gettext("%(platform)s krijgt niets meer over jou. Wil je het later weer gebruiken? Dan vraagt het "
+                      "eerst opnieuw om je toestemming.", platform=platform.name), "done")
+    else:
+        flash(gettext("Je had dit platform geen toestemming gegeven. Er is dus niets veranderd."), "nothing")
+    return redirect(url_for("mijn.apps"), 303)
+
+
+@bp.get("/geschiedenis")
+def history():
+    page = request.args.get("pagina", "1")
+    found = my_data().history(g.account_id, int(page) if page.isascii() and page.isdigit() and len(page) <= 5 else 1)
+    return _page("mijn/history.html", "history", history=found)
+
+
+@bp.get("/gegevens.json")
+def download():
+    """Everything leerID holds about the person, as a file (GDPR art. 15 and 20)."""
+    body = json.dumps(my_data().export(g.account_id), ensure_ascii=False, indent=2)
+    response = make_response(body, 200)
+    response.content_type = "application/json; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="mijn-leerid-gegevens.json"'
+    return response

@@ -1,0 +1,163 @@
+"""Mandates: who may act for whom, for which actions, until when.
+
+A `parent` mandate lets a parent or guardian act for a minor child (it ends on the child's 18th birthday); a
+`school` mandate lets a school's administration act for its pupils and staff; an `assistant` mandate is given by
+an adult to someone they trust. A mandate allows some of the actions `login`, `consent`, `manage-account` and
+`view-activity`, optionally at named platforms only, from one day to another (both inclusive). Revocation is
+immediate; rows are never deleted (history), and every change is audited.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp import audit
+from idp.accounts import Account, AccountRepository
+from idp.db import Base, Database, UtcDateTime, utcnow
+from idp.directory import age_on
+from idp.errors import InvalidInput, NotFound
+
+TYPES = ("parent", "school", "assistant")
+ACTIONS = ("login", "consent", "manage-account", "view-activity")
+ADULT = 18
+
+
+class Mandate(Base):
+    __tablename__ = "mandates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    represented_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    actor_school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))  # a `school` mandate's school
+    type: Mapped[str] = mapped_column(String(16))
+    actions: Mapped[list] = mapped_column(JSON)
+    clients: Mapped[list | None] = mapped_column(JSON)  # None: every platform
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)  # the last day it holds
+    state: Mapped[str] = mapped_column(String(16), default="active")  # proposed, active, revoked
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(36))  # None: the operator
+    changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    changed_by: Mapped[str | None] = mapped_column(String(36))
+
+    def state_on(self, today: date, represented: Account) -> str:
+        """proposed, active, revoked or expired, as it stands on `today`."""
+        if self.state != "active":
+            return self.state
+        if self.valid_until is not None and today > self.valid_until:
+            return "expired"
+        if self.type == "parent" and represented.birthdate and age_on(represented.birthdate, today) >= ADULT:
+            return "expired"
+        return "active" if today >= self.valid_from else "proposed"
+
+    def allows(self, action: str, client_id: str | None = None) -> bool:
+        return action in self.actions and (client_id is None or not self.clients or client_id in self.clients)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A mandate as it stands today, with both parties."""
+
+    mandate: Mandate
+    represented: Account
+    actor: Account | None
+    state: str
+
+
+class MandateStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def grant(self, represented: str, actor: str, kind: str, actions: list[str] | None = None,
+              clients: list[str] | None = None, valid_from: date | None = None, valid_until: date | None = None,
+              granted_by: str | None = None) -> Held:
+        """An active mandate registered by the operator (usernames), audited."""
+        if kind not in TYPES:
+            raise InvalidInput(f"mandate type must be one of {', '.join(TYPES)}, got {kind!r}")
+        actions = list(dict.fromkeys(actions or ACTIONS))
+        if unknown := [a for a in actions if a not in ACTIONS]:
+            raise InvalidInput(f"unknown mandate scope {unknown[0]!r}; use {', '.join(ACTIONS)}")
+        today = date.today()
+        valid_from = valid_from or today
+        if valid_until is not None and valid_until < valid_from:
+            raise InvalidInput("the mandate would end before it begins")
+        with self.db.transaction() as session:
+            accounts = AccountRepository(session)
+            who, by = accounts.find_by_username(represented or ""), accounts.find_by_username(actor or "")
+            if who is None or by is None:
+                raise NotFound(f"no account {represented if who is None else actor!r}")
+            if who.id == by.id:
+                raise InvalidInput("nobody holds a mandate for themselves")
+            if kind == "parent" and who.birthdate and age_on(who.birthdate, today) >= ADULT:
+                raise InvalidInput(f"{who.username} is an adult: a parent mandate is for a minor")
+            if clients and (missing := [c for c in clients if session.get(_client_model(), c) is None]):
+                raise NotFound(f"no platform with client_id {missing[0]!r}")
+            mandate = Mandate(represented_id=who.id, actor_id=by.id, type=kind, actions=actions,
+                              clients=list(dict.fromkeys(clients)) if clients else None, valid_from=valid_from,
+                              valid_until=valid_until, state="active", created_by=granted_by)
+            session.add(mandate)
+            session.flush()
+            audit.record(session, "mandate_granted", actor_id=granted_by, subject_id=who.id,
+                         detail={"mandate": mandate.id, "to": by.id, "type": kind, "actions": actions,
+                                 "clients": mandate.clients, "from": valid_from.isoformat(),
+                                 "until": valid_until.isoformat() if valid_until else None})
+            return Held(mandate, who, by, mandate.state_on(today, who))
+
+    def revoke(self, mandate_id: int, revoked_by: str | None = None) -> Held:
+        """Ends the mandate at once; revoking one that ended already changes nothing."""
+        with self.db.transaction() as session:
+            mandate = session.get(Mandate, mandate_id, with_for_update=True)
+            if mandate is None:
+                raise NotFound(f"no mandate {mandate_id}")
+            if mandate.state != "revoked":
+                mandate.state, mandate.changed_at, mandate.changed_by = "revoked", utcnow(), revoked_by
+                audit.record(session, "mandate_revoked", actor_id=revoked_by, subject_id=mandate.represented_id,
+                             detail={"mandate": mandate.id, "to": mandate.actor_id, "type": mandate.type})
+            return self._held(session, mandate, date.today())
+
+    def list(self, account_id: str | None = None) -> list[Held]:
+        """Every mandate (or those in which the account is either party), newest first."""
+        query = select(Mandate).order_by(Mandate.id.desc())
+        if account_id is not None:
+            query = query.where(or_(Mandate.represented_id == account_id, Mandate.actor_id == account_id))
+        today = date.today()
+        with self.db.read() as session:
+            return [self._held(session, m, today) for m in session.scalars(query)]
+
+    def represented_by(self, actor_id: str, action: str, client_id: str | None = None,
+                       today: date | None = None) -> list[Held]:
+        """The people `actor_id` may act for today, for `action` (at `client_id`)."""
+        today = today or date.today()
+        query = select(Mandate).where(Mandate.actor_id == actor_id, Mandate.state == "active")
+        with self.db.read() as session:
+            held = [self._held(session, m, today) for m in session.scalars(query)]
+        return [h for h in held if h.state == "active" and h.mandate.allows(action, client_id)]
+
+    def holders(self, represented_id: str, action: str, kind: str | None = None,
+                today: date | None = None) -> list[Held]:
+        """Who may act for `represented_id` today, for `action`."""
+        today = today or date.today()
+        query = select(Mandate).where(Mandate.represented_id == represented_id, Mandate.state == "active")
+        with self.db.read() as session:
+            held = [self._held(session, m, today) for m in session.scalars(query)]
+        return [h for h in held if h.state == "active" and h.mandate.allows(action)
+                and (kind is None or h.mandate.type == kind)]
+
+    def may(self, actor_id: str, represented_id: str, action: str, kind: str | None = None) -> Held | None:
+        """The mandate that lets `actor_id` do `action` for `represented_id` today, or None."""
+        return next((h for h in self.holders(represented_id, action, kind) if h.mandate.actor_id == actor_id), None)
+
+    @staticmethod
+    def _held(session, mandate: Mandate, today: date) -> Held:
+        represented = session.get(Account, mandate.represented_id)
+        actor = session.get(Account, mandate.actor_id) if mandate.actor_id else None
+        return Held(mandate, represented, actor, mandate.state_on(today, represented))
+
+
+def _client_model():
+    from clients.models import Client
+
+    return Client
