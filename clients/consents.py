@@ -12,9 +12,19 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from clients.models import Client
 from idp import audit
 from idp.accounts import revoke_grants
 from idp.db import Base, Database, UtcDateTime, utcnow
+from idp.errors import LeerIDError
+
+
+class RequestGone(LeerIDError):
+    """No such pending consent request for this parent."""
+
+
+class RequestChanged(LeerIDError):
+    """The request, or the platform's policy, changed since the parent saw it."""
 
 
 class Consent(Base):
@@ -137,23 +147,28 @@ class ConsentStore:
                                                                      ConsentRequest.status == "pending")
                                         .order_by(ConsentRequest.id)))
 
-    def decide(self, request_id: int, approve: bool, parent_id: str, may_decide, current_version: int | None = None,
-               declined: Iterable[str] = ()) -> ConsentRequest | None:
-        """The parent's decision on a pending request; `may_decide(account_id)` says whether this parent may decide
-        for that pupil (a parent mandate with `consent`). None when there is no such pending request for them.
-        An approval for an older policy version than the platform's `current_version` is not taken: the pupil
-        asks again at the next login."""
+    def decide(self, request_id: int, approve: bool, parent_id: str, may_decide, shown: tuple[int, list[str]],
+               declined: Iterable[str] = ()) -> ConsentRequest:
+        """The parent's decision on a pending request, exactly as it was shown to them: `shown` is the policy
+        version and the attributes on their page. `may_decide(account_id, client_id)`: whether this parent may
+        decide for that pupil at that platform (a parent mandate with `consent`).
+
+        Raises RequestGone when no such pending request is theirs (decided meanwhile, or never theirs), and
+        RequestChanged when the request or the platform's policy changed since the page was shown."""
         with self.db.transaction() as session:
-            request = session.scalar(select(ConsentRequest).where(ConsentRequest.id == request_id,
-                                                                  ConsentRequest.status == "pending")
-                                     .with_for_update())
-            if request is None or not may_decide(request.account_id):
-                return None
-            if approve and current_version is not None and request.policy_version != current_version:
-                return None
-            request.status, request.decided_at, request.decided_by = \
-                ("approved" if approve else "refused"), utcnow(), parent_id
+            claimed = session.execute(  # first, so that of two decisions at once exactly one goes on
+                update(ConsentRequest).where(ConsentRequest.id == request_id, ConsentRequest.status == "pending")
+                .values(status="approved" if approve else "refused", decided_at=utcnow(), decided_by=parent_id)
+            ).rowcount == 1
+            request = session.get(ConsentRequest, request_id) if claimed else None
+            if request is None or not may_decide(request.account_id, request.client_id):
+                raise RequestGone(request_id)  # rolls the claim back
+            version = session.scalar(select(Client.policy_version).where(Client.client_id == request.client_id))
+            if (request.policy_version, sorted(request.attributes)) != (shown[0], sorted(shown[1])) \
+                    or (approve and version != request.policy_version):
+                raise RequestChanged(request_id)
             if approve:
+                declined = set(declined) & set(request.attributes)
                 self._give(session, request.account_id, request.client_id, request.policy_version,
                            request.attributes, parent_id, declined)
             else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from clients.errors import InvalidClientMetadata
@@ -220,13 +220,13 @@ class PolicyStore:
         """Approve (the requested policy becomes the next version) or refuse a pending request."""
         reason = (reason or "").strip()[:MAX_TEXT] or None
         with self.db.transaction() as session:
-            request = session.scalar(select(PolicyRequest).where(PolicyRequest.id == request_id,
-                                                                 PolicyRequest.status == "pending")
-                                     .with_for_update())
-            if request is None:
+            claimed = session.execute(  # first, so that of two decisions at once exactly one goes on
+                update(PolicyRequest).where(PolicyRequest.id == request_id, PolicyRequest.status == "pending")
+                .values(status="approved" if approve else "refused", decided_at=utcnow(), decided_by=actor_id,
+                        reason=reason)).rowcount == 1
+            if not claimed:
                 raise UnknownRequest(f"no pending policy request {request_id}")
-            request.status, request.decided_at = ("approved" if approve else "refused"), utcnow()
-            request.decided_by, request.reason = actor_id, reason
+            request = session.get(PolicyRequest, request_id)
             client = self._platform(session, request.client_id)
             if approve:
                 policy = self._change(session, client, Document.parse(request.document), actor_id, request.id)

@@ -90,7 +90,7 @@ class Subjects:
                 raise InvalidClientMetadata(f"no platform with client_id {client_id!r}")
             if client.subject_type != "pairwise":
                 raise InvalidClientMetadata(f"platform {client_id} has {client.subject_type} subjects already")
-            people = sorted(known_people(session, client_id))
+            people = sorted(known_people(session, client))
             old = {person: self.for_client(client, person) for person in people}
             client.subject_type = "public"
             write({"client_id": client_id, "from": "pairwise", "to": "public", "changed_at": utcnow().isoformat(),
@@ -103,11 +103,17 @@ class Subjects:
         return len(people)
 
 
-def known_people(session: Session, client_id: str) -> set[str]:
-    """The account ids the platform has had a `sub` for: released attributes, refresh tokens, consents."""
+def known_people(session: Session, client: Client) -> set[str]:
+    """The account ids the platform has had a `sub` for (released attributes, refresh tokens, consents) and may
+    still serve: on the `consent` basis only those whose consent holds, so that nobody who withdrew (or whose
+    parent said no) reaches the vendor again under a new identifier."""
+    client_id = client.client_id
     audited = select(AuditEvent.subject_id, AuditEvent.actor_id).where(AuditEvent.client_id == client_id,
                                                                        AuditEvent.event.in_(KNOWN_BY))
     people = {person for row in session.execute(audited) for person in row if person}
     people.update(session.scalars(select(RefreshToken.account_id).where(RefreshToken.client_id == client_id)))
     people.update(session.scalars(select(Consent.account_id).where(Consent.client_id == client_id)))
+    if client.basis == "consent":
+        people &= set(session.scalars(select(Consent.account_id).where(Consent.client_id == client_id,
+                                                                       Consent.withdrawn_at.is_(None))))
     return people

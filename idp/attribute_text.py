@@ -41,3 +41,21 @@ def shown(name: str, value, gettext) -> str | None:
     if name == "class":
         return value["name"]
     return str(value)
+
+
+def lines(names, policy, values: dict, language: str, gettext, *, granular: bool = True,
+          declined=()) -> list[dict]:
+    """What the consent pages list for each attribute: its label, the value that would be sent, why (in the
+    page's language, else Dutch), and whether it can be unticked (`granular`: a consent, not an agreement)."""
+    found = []
+    for name in names:
+        rule = policy.rule(name) if policy is not None else None
+        found.append({"name": name, "label": label(name, gettext), "value": shown(name, values.get(name), gettext),
+                      "why": (rule.why.get(language) or rule.why.get("nl")) if rule else None,
+                      "optional": bool(granular and rule and rule.optional), "ticked": name not in declined})
+    return found
+
+
+def purpose(policy, client, language: str) -> str | None:
+    texts = policy.purpose if policy is not None else {}
+    return texts.get(language) or texts.get("nl") or client.purpose

@@ -21,6 +21,7 @@ from idp.sessions import SsoSession
 from idp.tokens import AuthContext
 from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services
 
+PARENT_FIRST = "A parent must consent for this pupil first"
 MAX_PARAMS = 40
 MAX_VALUE = 4096
 RESPONSE_MODES = ("query", "form_post")
@@ -131,6 +132,8 @@ def handle(params: dict | None, interaction: Interaction | None = None):
             and container.subjects.for_client(client, sso.account_id) != hinted_sub:
         sso = None  # another person is logged in here: theirs must not be used for the hinted one
     asked = releasable(client.attributes, client.get_allowed_scope(params.get("scope")), claims)
+    if interaction is not None and interaction.consent == "allow" and not interaction.saw(client, asked):
+        interaction.consent = None  # the policy changed since the page was shown: the person decides again
     remembered = consent_remembered(sso, client, asked)
     decision = next_step(sso, prompts, max_age, interaction, client, remembered)
     if sso is not None and decision in (None, "consent") and not container.clients.covers(client, sso.account_id):
@@ -142,8 +145,10 @@ def handle(params: dict | None, interaction: Interaction | None = None):
         return make_response(render_template("not_activated.html", client=client, back=back), 403)
     if sso is not None and decision in (None, "consent") and client.basis == "consent" and not remembered \
             and is_young(sso.account_id):
-        finish(interaction)  # a young pupil cannot consent alone: a parent decides in Mijn leerID
-        return parent_needed(respond, prompts, client, sso.account_id, asked)
+        if "none" in prompts:  # a young pupil cannot consent alone: a parent decides in Mijn leerID
+            finish(interaction)
+            return respond.error("consent_required", PARENT_FIRST)
+        return park(params, "parent", interaction)
     if decision == "deny":
         finish(interaction)
         return respond.error("access_denied", "The person refused the request")
@@ -189,11 +194,14 @@ def next_step(sso: SsoSession | None, prompts: set, max_age: int | None, interac
 
 
 def consent_remembered(sso: SsoSession | None, client, asked: list[str]) -> bool:
-    """A `consent`-basis platform: the person consented for its current policy version to all that is asked."""
+    """A `consent`-basis platform: the person consented for its current policy version to all that is asked
+    (a young pupil's consent counts only when someone else, a parent, gave it)."""
     if sso is None or client.basis != "consent":
         return False
     consent = services().consents.current(sso.account_id, client.client_id, client.policy_version)
-    return consent is not None and consent.covers(asked)
+    if consent is None or not consent.covers(asked):
+        return False
+    return consent.given_by != sso.account_id or not is_young(sso.account_id)
 
 
 def remember_consent(interaction: Interaction | None, sso: SsoSession, client, asked: list[str]) -> None:
@@ -212,29 +220,23 @@ def remember_consent(interaction: Interaction | None, sso: SsoSession, client, a
 
 
 def is_young(account_id: str) -> bool:
-    """Younger than the digital consent age (a pupil without a known birthdate is taken at their word)."""
+    """Younger than the digital consent age; a pupil whose birthdate leerID does not know counts as young."""
     container = services()
     with container.db.read() as session:
         account = AccountRepository(session).find(account_id)
-        birthdate = account.birthdate if account is not None else None
-    return birthdate is not None and age_on(birthdate, date.today()) < container.settings.consent_age
+        if account is None:
+            return False
+        role, birthdate = account.role, account.birthdate
+    if birthdate is None:
+        return role == "pupil"
+    return age_on(birthdate, date.today()) < container.settings.consent_age
 
 
-def parent_needed(respond: Responder, prompts: set, client, account_id: str, asked: list[str]):
-    """A young pupil at a `consent`-basis platform: the request waits for a parent, and the page says so."""
-    description = "A parent must consent for this pupil first"
-    if "none" in prompts:
-        return respond.error("consent_required", description)
-    container = services()
-    last = container.consents.last_request(account_id, client.client_id)
-    refused = last is not None and last.status == "refused" and last.policy_version == client.policy_version
-    if not refused:
-        container.consents.ask_parent(account_id, client.client_id, client.policy_version, asked)
-    has_parent = bool(container.mandates.holders(account_id, "consent", kind="parent"))
-    html = render_template("parent_needed.html", client=client, refused=refused, has_parent=has_parent,
-                           back=respond.back("access_denied", description),
-                           age=container.settings.consent_age)
-    return make_response(html, 403)
+def responder(params: dict, client) -> Responder:
+    """The way back to the platform of a parked request (its redirect URI was verified before it was parked)."""
+    mode = params.get("response_mode", "query")
+    return Responder(params.get("redirect_uri") or client.get_default_redirect_uri(),
+                     mode if mode in RESPONSE_MODES else "query", params.get("state"), services().settings.issuer)
 
 
 def remember_ui_locales(ui_locales: str | None) -> None:

@@ -1,6 +1,7 @@
 """The `leerid` command line (DESIGN.md: Command line)."""
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -15,9 +16,15 @@ from idp.errors import LeerIDError
 
 
 def container():
+    """The services for the settings in the environment; one set per settings in a process."""
+    return _container(Settings.from_env())
+
+
+@functools.cache
+def _container(settings: Settings):
     from idp.wiring import Container
 
-    return Container(Settings.from_env())
+    return Container(settings)
 
 
 def emit(result: dict, as_json: bool, text: str) -> None:

@@ -21,9 +21,10 @@ from flask_babel import gettext
 
 from idp.errors import NotFound
 from idp.school_admin import Refused
-from idp.web import N_, ask_login, error_page, services, signed_in
+from idp.web import N_, error_page, for_signed_in, services
 
 bp = Blueprint("console", __name__, url_prefix="/beheer")
+for_signed_in(bp, "console.index")
 
 ROLE_FILTERS = {"leerling": ("pupil",), "personeel": ("teacher", "staff")}  # ?rol= in the search
 ROLE_NAMES = {"pupil": N_("leerling"), "teacher": N_("leerkracht"), "staff": N_("personeel"), "parent": N_("ouder")}
@@ -63,19 +64,6 @@ def admin():
     return services().school_admin
 
 
-@bp.before_request
-def signed_in_only():
-    sso = signed_in()
-    if sso is None:
-        return ask_login(request.path if request.method == "GET" else url_for("console.index"))
-    g.actor_id = sso.account_id
-    return None
-
-
-@bp.after_request
-def private(response):
-    response.headers["Cache-Control"] = "no-store"  # personal data: never kept by a browser or a proxy
-    return response
 
 
 @bp.errorhandler(NotFound)

@@ -132,6 +132,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
         if not _active_account(container, context.account_id) \
                 or not container.clients.covers(self.request.client, context.account_id):
             raise InvalidGrantError("the refresh token no longer holds")  # RFC 6749 §5.2
+        context.sub = container.subjects.for_client(self.request.client, context.account_id)  # as it is now
         return context
 
     def revoke_old_credential(self, refresh_token):
@@ -225,7 +226,25 @@ class Introspection(HintIsOnlyAHint, IntrospectionEndpoint):
     def introspect_token(self, token):
         keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "auth_time", "acr", "amr", "sid", "jti")
         info = {k: v for k, v in token.claims.items() if k in keep}
+        if token.kind == "access_token":
+            info.update(self.attributes(token))
         return dict(info, active=True, token_type="Bearer" if token.kind == "access_token" else "refresh_token")
+
+    def attributes(self, token) -> dict:
+        """What the access token's scope releases about the person, resolved as for the ID token and userinfo,
+        for the platform's own resource servers (RFC 7662 §2.2 allows more members)."""
+        container = _container(self)
+        account_id = container.tokens.account_for(token.claims)
+        account = _active_account(container, account_id) if account_id else None
+        client = container.clients.find(token.client_id)
+        if account is None or client is None:
+            return {}
+        scope = token.claims.get("scope", "")
+        claims = release(account, scope, client.attributes, None, container.consents.released_to(client, account_id),
+                         target="introspection")
+        if claims:
+            record_release(container, account_id, client, claims, "introspection", scope)
+        return claims
 
 
 class AccessToken:

@@ -16,8 +16,8 @@ from flask import (
 from flask_babel import get_locale, gettext
 
 from idp.accounts import AccountRepository
-from idp.attribute_text import label, shown
-from idp.authorize import parse_claims
+from idp.attribute_text import lines, purpose
+from idp.authorize import PARENT_FIRST, is_young, parse_claims, responder
 from idp.claims import attribute_values, releasable
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
@@ -89,7 +89,51 @@ def _login_page(interaction: Interaction, status: int = 200, error: str | None =
 def show(interaction: Interaction):
     if interaction.step == "consent":
         return _consent_page(interaction)
+    if interaction.step == "parent":
+        return _parent_page(interaction)
     return _login_page(interaction)
+
+
+def _asked(interaction: Interaction, client) -> list[str]:
+    params = interaction.params
+    return releasable(client.attributes, client.get_allowed_scope(params.get("scope")),
+                      parse_claims(params.get("claims")))
+
+
+def _parent_page(interaction: Interaction, asked_now: bool = False):
+    """A young pupil at a `consent`-basis platform: a parent must agree first. The pupil asks them with a button
+    (a platform alone never puts a request before a parent), and goes back to the platform."""
+    container, client = services(), _client(interaction)
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    if client is None or sso is None:
+        return error_page("expired", 400)
+    last = container.consents.last_request(sso.account_id, client.client_id)
+    current = last is not None and last.policy_version == client.policy_version
+    html = render_template(
+        "parent_needed.html", interaction=interaction, client=client, asked_now=asked_now,
+        refused=current and last.status == "refused",
+        pending=current and last.status == "pending" and set(_asked(interaction, client)) <= set(last.attributes),
+        has_parent=bool(container.mandates.holders(sso.account_id, "consent", kind="parent")),
+        back=responder(interaction.params, client).back("access_denied", PARENT_FIRST),
+        age=container.settings.consent_age)
+    response = make_response(html, 403)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<uid>/ouder")
+@parked
+def ask_parent(interaction: Interaction):
+    """The pupil asks a parent: the request waits in the parent's Mijn leerID."""
+    container, client = services(), _client(interaction)
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    if interaction.step != "parent" or client is None or sso is None:
+        return error_page("bad_request", 400)
+    last = container.consents.last_request(sso.account_id, client.client_id)
+    if not (last is not None and last.status == "refused" and last.policy_version == client.policy_version):
+        container.consents.ask_parent(sso.account_id, client.client_id, client.policy_version,
+                                      _asked(interaction, client))
+    return _parent_page(interaction, asked_now=True)
 
 
 def _consent_page(interaction: Interaction, status: int = 200):
@@ -99,24 +143,20 @@ def _consent_page(interaction: Interaction, status: int = 200):
     if client is None or sso is None:
         return error_page("expired", 400)
     scope = client.get_allowed_scope(params.get("scope"))
-    asked = releasable(client.attributes, scope, parse_claims(params.get("claims")))
+    asked = _asked(interaction, client)
+    interaction.shown_version, interaction.shown = client.policy_version, asked  # what the decision is about
+    container.interactions.save(interaction)
     policy = container.policies.current(client)
     with container.db.read() as session:
         values = attribute_values(AccountRepository(session).find(sso.account_id))
     language = get_locale().language if get_locale() else "nl"
     earlier = container.consents.current(sso.account_id, client.client_id, client.policy_version) \
         if client.basis == "consent" else None
-    lines = []
-    for name in asked:
-        rule = policy.rule(name) if policy else None
-        why = (rule.why.get(language) or rule.why.get("nl")) if rule else None
-        optional = bool(rule and rule.optional and client.basis == "consent")
-        ticked = not (earlier and name in (earlier.declined or ()))
-        lines.append({"name": name, "label": label(name, gettext), "value": shown(name, values.get(name), gettext),
-                      "why": why, "optional": optional, "ticked": ticked})
-    purpose = policy.purpose if policy else {"nl": client.purpose} if client.purpose else {}
-    html = render_template("consent.html", interaction=interaction, client=client, lines=lines,
-                           purpose=purpose.get(language) or purpose.get("nl"),
+    granular = client.basis == "consent" and not is_young(sso.account_id)  # a parent's consent is not the pupil's
+    found = lines(asked, policy, values, language, gettext, granular=granular,
+                  declined=(earlier.declined or ()) if earlier else ())
+    html = render_template("consent.html", interaction=interaction, client=client, lines=found,
+                           purpose=purpose(policy, client, language),
                            retention=policy.retention_days if policy else None,
                            offline="offline_access" in scope.split())
     response = make_response(html, status)

@@ -19,6 +19,12 @@ class Interaction:
     consent_account: str | None = None  # who decided: a decision counts only for that account
     return_to: str | None = None  # a login for one of leerID's own pages (never from request parameters)
     declined: list | None = None  # optional attributes the person unticked on the consent page
+    shown_version: int | None = None  # the policy version and the attributes the consent page showed
+    shown: list | None = None
+
+    def saw(self, client, asked) -> bool:
+        """Whether the consent page showed this policy version and at least these attributes."""
+        return self.shown_version == client.policy_version and set(asked) <= set(self.shown or ())
 
 
 class InteractionStore:

@@ -23,9 +23,10 @@ from flask_babel import gettext
 
 from idp.attribute_text import label
 from idp.my_data import MyData
-from idp.web import N_, ask_login, error_page, services, signed_in
+from idp.web import N_, error_page, for_signed_in, services
 
 bp = Blueprint("mijn", __name__, url_prefix="/mijn")
+for_signed_in(bp, "mijn.index")
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
 BASES = {
@@ -78,19 +79,6 @@ def my_data() -> MyData:
     return services().my_data
 
 
-@bp.before_request
-def signed_in_only():
-    sso = signed_in()
-    if sso is None or not services().accounts.is_active(sso.account_id):  # deactivated since it logged in
-        return ask_login(request.path if request.method == "GET" else url_for("mijn.index"))
-    g.account_id = sso.account_id
-    return None
-
-
-@bp.after_request
-def private(response):
-    response.headers["Cache-Control"] = "no-store"  # personal data: never kept by a browser or a proxy
-    return response
 
 
 def attribute_words(names) -> list[str]:
@@ -121,8 +109,8 @@ def helpers():
 
 
 def _page(template: str, section: str, status: int = 200, **context):
-    me = my_data().person(g.account_id)
-    has_children = bool(services().mandates.represented_by(g.account_id, "consent"))
+    me = my_data().person(g.actor_id)
+    has_children = bool(services().mandates.represented_by(g.actor_id, "consent"))
     return make_response(render_template(template, me=me, section=section, has_children=has_children, **context),
                          status)
 
@@ -134,7 +122,7 @@ def index():
 
 @bp.get("/apps")
 def apps():
-    return _page("mijn/apps.html", "apps", platforms=my_data().platforms(g.account_id))
+    return _page("mijn/apps.html", "apps", platforms=my_data().platforms(g.actor_id))
 
 
 @bp.post("/apps/<client_id>/intrekken")
@@ -143,13 +131,13 @@ def withdraw(client_id: str):
     if len(client_id) > 64 or not client_id.isprintable():
         return error_page("not_found", 404)
     data = my_data()
-    platform = data.platform(g.account_id, client_id)
+    platform = data.platform(g.actor_id, client_id)
     if platform is None or platform.consented_at is None:
         flash(gettext("Je had dit platform geen toestemming gegeven. Er is dus niets veranderd."), "nothing")
         return redirect(url_for("mijn.apps"), 303)
     if request.form.get("confirm") != "yes":
         return _page("mijn/withdraw.html", "apps", platform=platform)
-    if data.withdraw(g.account_id, client_id, actor_id=g.account_id):
+    if data.withdraw(g.actor_id, client_id, actor_id=g.actor_id):
         flash(gettext("%(platform)s krijgt niets meer over jou. Wil je het later weer gebruiken? Dan vraagt het "
                       "eerst opnieuw om je toestemming.", platform=platform.name), "done")
     else:
@@ -160,14 +148,14 @@ def withdraw(client_id: str):
 @bp.get("/geschiedenis")
 def history():
     page = request.args.get("pagina", "1")
-    found = my_data().history(g.account_id, int(page) if page.isascii() and page.isdigit() and len(page) <= 5 else 1)
+    found = my_data().history(g.actor_id, int(page) if page.isascii() and page.isdigit() and len(page) <= 5 else 1)
     return _page("mijn/history.html", "history", history=found)
 
 
 @bp.get("/gegevens.json")
 def download():
     """Everything leerID holds about the person, as a file (GDPR art. 15 and 20)."""
-    body = json.dumps(my_data().export(g.account_id), ensure_ascii=False, indent=2)
+    body = json.dumps(my_data().export(g.actor_id), ensure_ascii=False, indent=2)
     response = make_response(body, 200)
     response.content_type = "application/json; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="mijn-leerid-gegevens.json"'

@@ -17,33 +17,29 @@ from flask import (
 )
 from flask_babel import get_locale, gettext
 
+from clients.consents import RequestChanged, RequestGone
 from idp.accounts import AccountRepository
-from idp.attribute_text import label, shown
+from idp.attribute_text import lines, purpose
 from idp.claims import attribute_values
-from idp.web import ask_login, error_page, services, signed_in
+from idp.web import error_page, for_signed_in, services
 
 bp = Blueprint("mijn_parent", __name__, url_prefix="/mijn/kinderen")
+for_signed_in(bp, "mijn_parent.children")
 
 
-@bp.before_request
-def signed_in_only():
-    sso = signed_in()
-    if sso is None or not services().accounts.is_active(sso.account_id):
-        return ask_login(request.path if request.method == "GET" else url_for("mijn_parent.children"))
-    g.actor_id = sso.account_id
-    return None
+class Family:
+    """The pupils this parent may decide consents for today (parent mandates with `consent`), per platform."""
 
+    def __init__(self, actor_id: str):
+        self.held = [h for h in services().mandates.represented_by(actor_id, "consent") if h.mandate.type == "parent"]
+        self.children = {h.represented.id: h.represented for h in self.held}
 
-@bp.after_request
-def private(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    def may_decide(self, account_id: str, client_id: str) -> bool:
+        return any(h.represented.id == account_id and h.mandate.allows("consent", client_id) for h in self.held)
 
-
-def _children() -> dict:
-    """The pupils this parent may decide consents for today, by account id."""
-    held = services().mandates.represented_by(g.actor_id, "consent")
-    return {h.represented.id: h.represented for h in held if h.mandate.type == "parent"}
+    def pending(self) -> list:
+        return [item for item in services().consents.pending_for(self.children)
+                if self.may_decide(item.account_id, item.client_id)]
 
 
 def _request_view(item, child) -> dict | None:
@@ -55,54 +51,54 @@ def _request_view(item, child) -> dict | None:
     language = get_locale().language if get_locale() else "nl"
     with container.db.read() as session:
         values = attribute_values(AccountRepository(session).find(child.id))
-    lines = []
-    for name in item.attributes:
-        rule = policy.rule(name) if policy else None
-        lines.append({"name": name, "label": label(name, gettext), "value": shown(name, values.get(name), gettext),
-                      "why": (rule.why.get(language) or rule.why.get("nl")) if rule else None,
-                      "optional": bool(rule and rule.optional)})
-    purpose = policy.purpose if policy else {}
-    return {"id": item.id, "child": child, "client": client, "lines": lines,
-            "purpose": purpose.get(language) or purpose.get("nl") or client.purpose,
-            "retention": policy.retention_days if policy else None,
-            "outdated": item.policy_version != client.policy_version}
+    return {"id": item.id, "child": child, "client": client,
+            "lines": lines(item.attributes, policy, values, language, gettext),
+            "purpose": purpose(policy, client, language),
+            "retention": policy.retention_days if policy else None, "version": item.policy_version,
+            "attributes": item.attributes, "outdated": item.policy_version != client.policy_version}
 
 
 @bp.get("")
 def children():
-    kids = _children()
-    pending = services().consents.pending_for(kids)
-    requests = [view for item in pending if (view := _request_view(item, kids[item.account_id])) is not None]
+    family = Family(g.actor_id)
+    requests = [view for item in family.pending()
+                if (view := _request_view(item, family.children[item.account_id])) is not None]
     with services().db.read() as session:
         me = AccountRepository(session).find(g.actor_id)
-    return make_response(render_template("mijn/children.html", children=list(kids.values()), requests=requests,
-                                         me=me, section="children", has_children=bool(kids)))
+    return make_response(render_template("mijn/children.html", children=list(family.children.values()),
+                                         requests=requests, me=me, section="children",
+                                         has_children=bool(family.children)))
 
 
 @bp.post("/verzoeken/<int:request_id>")
 def decide(request_id: int):
-    decision = request.form.get("decision")
-    if decision not in ("allow", "deny"):
+    """The parent's yes or no, about exactly what their page showed (its version and attributes)."""
+    decision, version = request.form.get("decision"), request.form.get("version", "")
+    if decision not in ("allow", "deny") or not (version.isascii() and version.isdigit() and len(version) < 9):
         return error_page("bad_request", 400)
-    container, kids = services(), _children()
-    pending = next((item for item in container.consents.pending_for(kids) if item.id == request_id), None)
+    container, family = services(), Family(g.actor_id)
+    pending = next((item for item in family.pending() if item.id == request_id), None)
     client = container.clients.find(pending.client_id) if pending else None
     if pending is None or client is None:
         flash(gettext("Over dit verzoek is al beslist, of het is niet voor jouw kind."), "error")
         return redirect(url_for("mijn_parent.children"), 303)
-    policy = container.policies.current(client)
+    shown = (int(version), request.form.getlist("attribute"))
     kept = request.form.getlist("keep")
+    policy = container.policies.current(client)
     declined = [r.name for r in policy.document.rules if r.optional and r.name not in kept] if policy else []
-    done = container.consents.decide(request_id, decision == "allow", g.actor_id, lambda child: child in kids,
-                                     current_version=client.policy_version, declined=declined)
-    name = kids[pending.account_id].given_name
-    if done is None:
-        flash(gettext("Dit platform vraagt intussen iets anders. %(name)s moet het opnieuw proberen; dan krijg je "
-                      "een nieuw verzoek.", name=name), "error")
-    elif done.status == "approved":
-        flash(gettext("Je zei ja. %(name)s kan %(platform)s nu gebruiken.", name=name, platform=client.name),
-              "status")
+    name = family.children[pending.account_id].given_name
+    try:
+        done = container.consents.decide(request_id, decision == "allow", g.actor_id, family.may_decide, shown,
+                                         declined)
+    except RequestGone:
+        flash(gettext("Over dit verzoek is al beslist, of het is niet voor jouw kind."), "error")
+    except RequestChanged:
+        flash(gettext("Dit platform vraagt intussen iets anders. Kijk het verzoek opnieuw na."), "error")
     else:
-        flash(gettext("Je zei nee. %(platform)s krijgt niets over %(name)s.", name=name, platform=client.name),
-              "status")
+        if done.status == "approved":
+            flash(gettext("Je zei ja. %(name)s kan %(platform)s nu gebruiken.", name=name, platform=client.name),
+                  "status")
+        else:
+            flash(gettext("Je zei nee. %(platform)s krijgt niets over %(name)s.", name=name, platform=client.name),
+                  "status")
     return redirect(url_for("mijn_parent.children"), 303)

@@ -186,7 +186,7 @@ class MyData:
                 "mandates": [_mandate(m) for m in session.scalars(
                     select(Mandate).where(or_(Mandate.represented_id == account_id, Mandate.actor_id == account_id))
                     .order_by(Mandate.id))],
-                "audit_events": [_event(e) for e in events],
+                "audit_events": [_event(e, account_id) for e in events],
             }
             audit.record(session, EXPORTED, actor_id=account_id, subject_id=account_id)
         return data
@@ -224,6 +224,9 @@ def _mandate(mandate: Mandate) -> dict:
             "changed_at": _iso(mandate.changed_at)}
 
 
-def _event(event: AuditEvent) -> dict:
-    return {"at": _iso(event.at), "event": event.event, "actor": event.actor_id, "subject": event.subject_id,
-            "client": event.client_id, "detail": safe(event.detail)}
+def _event(event: AuditEvent, account_id: str) -> dict:
+    """An event about the person; one they did for someone else without that other person's details."""
+    theirs = event.subject_id not in (None, account_id)
+    return {"at": _iso(event.at), "event": event.event, "actor": event.actor_id,
+            "subject": None if theirs else event.subject_id, "for_someone_else": theirs, "client": event.client_id,
+            "detail": {} if theirs else safe(event.detail)}

@@ -16,30 +16,21 @@ from flask_babel import gettext
 from clients.policies import UnknownRequest
 from idp.accounts import AccountRepository
 from idp.attribute_text import label
-from idp.web import ask_login, error_page, services, signed_in
+from idp.web import error_page, for_signed_in, services
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
 
+for_signed_in(bp, "operator.requests")
+
+
 @bp.before_request
 def operators_only():
-    sso = signed_in()
-    if sso is None:
-        return ask_login(request.path if request.method == "GET" else url_for("operator.requests"))
-    container = services()
-    with container.db.read() as session:
-        account = AccountRepository(session).find(sso.account_id)
-        allowed = account is not None and account.operator and account.disabled_at is None
-    if not allowed:
-        return error_page("not_operator", 403)
-    g.actor_id = sso.account_id
+    with services().db.read() as session:
+        account = AccountRepository(session).find(g.actor_id)
+        if account is None or not account.operator:
+            return error_page("not_operator", 403)
     return None
-
-
-@bp.after_request
-def private(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.get("")

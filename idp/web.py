@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from flask import (
+    Blueprint,
     current_app,
+    g,
     make_response,
     redirect,
     render_template,
@@ -116,3 +118,21 @@ def ask_login(return_to: str):
     """The login page; after logging in the person comes back to `return_to` (one of leerID's own pages)."""
     interaction = services().interactions.start({}, binding(), "login", return_to=own_page(return_to) or OWN_PAGES[0])
     return redirect(url_for("interaction.show", uid=interaction.uid), 303)
+
+
+def for_signed_in(bp: Blueprint, home: str) -> None:
+    """Every page of `bp` is for a signed-in, active person (`g.actor_id`); someone else logs in first and comes
+    back (to the page, or for a form to `home`). Personal pages are never kept by a browser or a proxy."""
+
+    @bp.before_request
+    def signed_in_only():
+        sso = signed_in()
+        if sso is None or not services().accounts.is_active(sso.account_id):  # deactivated since it logged in
+            return ask_login(request.path if request.method == "GET" else url_for(home))
+        g.actor_id = sso.account_id
+        return None
+
+    @bp.after_request
+    def private(response):
+        response.headers["Cache-Control"] = "no-store"
+        return response

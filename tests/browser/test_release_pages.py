@@ -87,13 +87,17 @@ def family(provider, school) -> tuple[dict, dict]:
     return child, parent
 
 
-def child_tries(opened, platform, child: dict, lang: str) -> None:
-    """The young pupil opens the platform and logs in; leerID shows the "a parent must agree first" page."""
+def child_tries(opened, platform, child: dict, lang: str, ask: bool = True) -> None:
+    """The young pupil opens the platform and logs in; leerID shows the "a parent must agree first" page, where
+    the pupil asks a parent (`ask`)."""
     page = opened.page
     page.goto(platform.authorize_url(scope=SCOPE, lang=lang))
     log_in(page, child)
     page.get_by_role("heading", level=1).wait_for()
     assert page.locator("button[name=decision]").count() == 0, "no consent page: the pupil cannot say yes alone"
+    if ask:
+        page.locator("form[action$='/ouder'] button[type=submit]").click()
+        expect(page.get_by_role("status")).to_have_count(1)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -127,11 +131,14 @@ def test_consent_page_with_a_policy(person, provider, school, lang):
 def test_parent_needed_page(person, provider, family, lang):
     platform, _ = policy_platform(provider)
     child, _ = family
-    child_tries(person, platform, child, lang)
+    child_tries(person, platform, child, lang, ask=False)
     page = person.page
     assert_language(page, lang)
     if lang == "nl":
         expect(page.get_by_role("heading", level=1)).to_have_text("Een ouder moet eerst ja zeggen")
+    assert_accessible(page, f"parent-needed page, before asking ({lang})")
+    page.locator("form[action$='/ouder'] button[type=submit]").click()
+    expect(page.get_by_role("status")).to_have_count(1)
     back = page.get_by_role("link", name=re.compile("Terug naar|Back to"))
     expect(back).to_have_count(1)
     assert back.get_attribute("href").startswith(platform.redirect_uri)

@@ -56,6 +56,10 @@ class FormParser(HTMLParser):
             elif kind in ("checkbox", "radio"):
                 if "checked" in attrs:  # sent only when ticked, each ticked box of a name
                     self._current.fields.setdefault(attrs["name"], []).append(attrs.get("value", "on"))
+            elif attrs["name"] in self._current.fields:  # a name that repeats is sent once for each
+                earlier = self._current.fields[attrs["name"]]
+                self._current.fields[attrs["name"]] = [*([earlier] if isinstance(earlier, str) else earlier),
+                                                       attrs.get("value", "")]
             else:
                 self._current.fields[attrs["name"]] = attrs.get("value", "")
         elif tag == "button" and attrs.get("type", "submit").lower() == "submit":

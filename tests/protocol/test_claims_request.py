@@ -133,11 +133,21 @@ def test_refreshed_access_tokens_keep_the_userinfo_member(provider, person, plat
     assert info["email"] == EMAIL and "given_name" not in info
 
 
-def test_introspection_carries_no_person_attributes(provider, person, platform):
-    _, _, login = flow(provider, platform, person, scope="openid profile email", userinfo={"email": None})
+def test_introspection_releases_by_scope_as_userinfo_does(provider, person, platform):
+    _, _, login = flow(provider, platform, person, scope="openid email", userinfo={"given_name": None})
     info = introspect(provider, platform, login.access_token).json()
     assert info["active"] is True
-    assert not (set(ATTRIBUTES) | {"userinfo_claims", "ctx", "gid"}) & set(info), info
+    assert info["email"] == EMAIL, "the scope's claims, within the policy"
+    assert "given_name" not in info, "the claims parameter's userinfo member is for userinfo only"
+    assert not {"userinfo_claims", "ctx", "gid"} & set(info), info
+
+
+def test_introspection_of_a_consent_basis_token_releases_only_what_was_consented(provider, person, consented):
+    _, _, login = flow(provider, consented, person, scope="openid profile email")
+    with database(provider) as db:
+        ConsentStore(db).give(person["id"], consented["client_id"], 1, ["given_name"], person["id"])
+    info = introspect(provider, consented, login.access_token).json()
+    assert info["given_name"] == "Lotte" and "email" not in info and "family_name" not in info
 
 
 def test_consent_basis_releases_only_what_was_consented(provider, person, consented):

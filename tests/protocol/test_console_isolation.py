@@ -346,6 +346,11 @@ def test_an_administrator_removed_or_deactivated_loses_access_at_once(provider, 
         assert browser.get(f"{provider.issuer}/beheer/{a.number}").status_code == 200
         done = post(provider, admin_a, f"/beheer/{a.number}/personen/{other.id}/{how}")
         assert done.status_code == 303
+        if how == "uitschakelen":  # a deactivated account is signed in nowhere: every page asks to log in
+            for path in (f"/beheer/{a.number}", f"/beheer/{a.number}/personen/{a.pupils[0].id}", "/beheer"):
+                page = browser.http.get(f"{provider.issuer}{path}")
+                assert page.status_code == 303 and page.headers["location"].startswith("/interaction/"), path
+            return
         assert_same_404(provider, browser, f"/beheer/{a.number}", "/beheer/9999999999")
         assert_same_404(provider, browser, f"/beheer/{a.number}/personen/{a.pupils[0].id}",
                         "/beheer/9999999999/personen/" + a.pupils[0].id)

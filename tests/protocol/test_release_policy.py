@@ -176,3 +176,13 @@ def test_only_operators_reach_the_operator_page(provider, browser, school, platf
     assert response.status_code == 403
     assert provider.cli("clients", "policy", "show", platform["client_id"])["current"]["version"] == 1
 
+
+
+def test_a_policy_changed_while_the_page_was_open_is_asked_again(provider, browser, platform, person):
+    page = consent_page(provider, browser, platform, person)
+    form = consent_form(page)
+    wider = dict(POLICY, attributes=POLICY["attributes"] + [{"name": "family_name", "why": {"nl": "Voor de klas"}}])
+    provider.cli("clients", "policy", "set", platform["client_id"], "--file", write(provider, "mid.json", wider))
+    again = browser.submit(page, form, button=("decision", "allow"))
+    assert consent_form(again) is not None, "the person decides again, on what the platform now asks"
+    assert "Je familienaam" in again.text
