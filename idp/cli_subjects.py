@@ -20,9 +20,13 @@ def create_private(path: Path, mapping: dict) -> None:
         raise InvalidClientMetadata(f"{path} exists already: name a new file for the mapping") from None
     except OSError as exc:
         raise InvalidClientMetadata(f"{path} cannot be created: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(mapping, out, indent=1)
-        out.write("\n")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(mapping, out, indent=1)
+            out.write("\n")
+    except BaseException:
+        path.unlink(missing_ok=True)  # never half a mapping
+        raise
 
 
 @clients.command("subject-type")
