@@ -52,7 +52,7 @@ def _request_view(item, child) -> dict | None:
     with container.db.read() as session:
         values = attribute_values(AccountRepository(session).find(child.id))
     return {"id": item.id, "child": child, "client": client,
-            "lines": lines(item.attributes, policy, values, language, gettext),
+            "lines": lines(in_policy_order(item.attributes, policy), policy, values, language, gettext),
             "purpose": purpose(policy, client, language),
             "retention": policy.retention_days if policy else None, "version": item.policy_version,
             "attributes": item.attributes, "outdated": item.policy_version != client.policy_version}
@@ -102,3 +102,9 @@ def decide(request_id: int):
             flash(gettext("Je zei nee. %(platform)s krijgt niets over %(name)s.", name=name, platform=client.name),
                   "status")
     return redirect(url_for("mijn_parent.children"), 303)
+
+
+def in_policy_order(names: list[str], policy) -> list[str]:
+    """The attributes in the order the platform's policy lists them, as the pupil's consent page shows them."""
+    order = policy.document.names if policy is not None else []
+    return sorted(names, key=lambda name: order.index(name) if name in order else len(order))

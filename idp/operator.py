@@ -1,6 +1,8 @@
 """Blueprint "operator": the page where leerID's operator decides on vendors' requests to change a policy."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from flask import (
     Blueprint,
     flash,
@@ -19,6 +21,7 @@ from idp.attribute_text import label
 from idp.web import error_page, for_signed_in, services
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 for_signed_in(bp, "operator.requests")
@@ -41,7 +44,8 @@ def requests():
     platforms = [c for c in services().clients.all() if c.school_id is None]
     html = render_template("operator/requests.html", pending=pending, decided=decided, platforms=platforms,
                            label=lambda name: label(name, gettext),
-                           labels=lambda names: ", ".join(label(name, gettext) for name in names))
+                           labels=lambda names: ", ".join(label(name, gettext) for name in names),
+                           when=lambda moment: moment.astimezone(BRUSSELS).strftime("%d-%m-%Y %H:%M"))
     return make_response(html)
 
 

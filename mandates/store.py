@@ -81,7 +81,7 @@ class MandateStore:
         if unknown := [a for a in actions if a not in ACTIONS]:
             raise InvalidInput(f"unknown mandate scope {unknown[0]!r}; use {', '.join(ACTIONS)}")
         today = date.today()
-        valid_from = valid_from or today
+        valid_from = valid_from or min(today, valid_until or today)  # one that ended already starts when it ends
         if valid_until is not None and valid_until < valid_from:
             raise InvalidInput("the mandate would end before it begins")
         with self.db.transaction() as session:
