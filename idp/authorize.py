@@ -134,17 +134,26 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     asked = releasable(client.attributes, client.get_allowed_scope(params.get("scope")), claims)
     if interaction is not None and interaction.consent == "allow" and not interaction.saw(client, asked):
         interaction.consent = None  # the policy changed since the page was shown: the person decides again
-    remembered = consent_remembered(sso, client, asked)
+    acting = None
+    if sso is not None and next_step(sso, prompts, max_age, interaction, client, True) != "login":
+        acting, choose = acting_for(sso, client, interaction, prompts)
+        if choose:
+            return park(params, "chooser", interaction)
+    subject = acting.represented.id if acting else sso.account_id if sso else None
+    remembered = consent_remembered(sso, client, asked, subject)
     decision = next_step(sso, prompts, max_age, interaction, client, remembered)
-    if sso is not None and decision in (None, "consent") and not container.clients.covers(client, sso.account_id):
+    if acting is not None and decision == "consent" and not acting.mandate.allows("consent", client.client_id):
+        finish(interaction)  # the mandate lets the person log in for someone, not consent for them
+        return respond.error("access_denied", "The mandate does not allow consent for this person")
+    if sso is not None and decision in (None, "consent") and not container.clients.covers(client, subject):
         finish(interaction)  # a school-agreement platform that none of the person's schools took on
         description = "The person's school has not activated this platform"
         if "none" in prompts:
             return respond.error("access_denied", description)
         back = respond.back("access_denied", description)
         return make_response(render_template("not_activated.html", client=client, back=back), 403)
-    if sso is not None and decision in (None, "consent") and client.basis == "consent" and not remembered \
-            and is_young(sso.account_id):
+    if sso is not None and acting is None and decision in (None, "consent") and client.basis == "consent" \
+            and not remembered and is_young(sso.account_id):
         if "none" in prompts:  # a young pupil cannot consent alone: a parent decides in Mijn leerID
             finish(interaction)
             return respond.error("consent_required", PARENT_FIRST)
@@ -157,14 +166,19 @@ def handle(params: dict | None, interaction: Interaction | None = None):
             return respond.error("login_required" if decision == "login" else "consent_required")
         return park(params, decision, interaction)
     context = AuthContext(
-        account_id=sso.account_id, sub=container.subjects.for_client(client, sso.account_id),
-        client_id=client.client_id, auth_time=sso.auth_time, acr=sso.acr, amr=sso.amr,
+        account_id=subject, sub=container.subjects.for_client(client, subject),
+        client_id=client.client_id, auth_time=sso.auth_time, acr=sso.acr, amr=sso.amr,  # the actor's own login
         grant_id=random_token(16), sid=sso.sid, claims=claims,
     )
+    if acting is not None:  # RFC 8693 §4.1: who really acts, under which mandate
+        context.actor_id = sso.account_id
+        context.act = {"sub": container.subjects.for_client(client, sso.account_id), "mandate": acting.mandate.id}
+        container.audit.record("mandate_used", actor_id=sso.account_id, subject_id=subject,
+                               client_id=client.client_id, detail={"mandate": acting.mandate.id})
     nonce = params.get("nonce")
     if nonce and not container.codes.remember_nonce(client.client_id, nonce, container.settings.interaction_ttl):
         return respond.error("invalid_request", "nonce was used before")
-    remember_consent(interaction, sso, client, asked)
+    remember_consent(interaction, sso, client, asked, subject)
     grant.request.user = context
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
@@ -193,30 +207,51 @@ def next_step(sso: SsoSession | None, prompts: set, max_age: int | None, interac
     return None
 
 
-def consent_remembered(sso: SsoSession | None, client, asked: list[str]) -> bool:
-    """A `consent`-basis platform: the person consented for its current policy version to all that is asked
-    (a young pupil's consent counts only when someone else, a parent, gave it)."""
+def acting_for(sso: SsoSession, client, interaction: Interaction | None, prompts: set):
+    """(the mandate the person acts under, or None for themselves; whether they must choose first).
+
+    Someone holding a mandate with `login` that covers this platform chooses on every login, unless the platform
+    takes no logins on someone's behalf or the request allows no page (prompt=none: for themselves)."""
+    if not client.delegation:
+        return None, False
+    held = services().mandates.represented_by(sso.account_id, "login", client.client_id)
+    if not held:
+        return None, False
+    chosen = interaction.act_as if interaction is not None and interaction.act_account == sso.account_id else None
+    if chosen == "self" or (chosen is None and "none" in prompts):
+        return None, False
+    found = next((h for h in held if h.represented.username == chosen), None)
+    return found, found is None  # nothing chosen yet, or a mandate that ended since: choose (again)
+
+
+def consent_remembered(sso: SsoSession | None, client, asked: list[str], subject: str | None = None) -> bool:
+    """A `consent`-basis platform: the person (`subject`, when someone acts for them) consented for its current
+    policy version to all that is asked (a young pupil's consent counts only when someone else, a parent, gave
+    it)."""
     if sso is None or client.basis != "consent":
         return False
-    consent = services().consents.current(sso.account_id, client.client_id, client.policy_version)
+    subject = subject or sso.account_id
+    consent = services().consents.current(subject, client.client_id, client.policy_version)
     if consent is None or not consent.covers(asked):
         return False
-    return consent.given_by != sso.account_id or not is_young(sso.account_id)
+    return consent.given_by != subject or not is_young(subject)
 
 
-def remember_consent(interaction: Interaction | None, sso: SsoSession, client, asked: list[str]) -> None:
+def remember_consent(interaction: Interaction | None, sso: SsoSession, client, asked: list[str],
+                     subject: str) -> None:
     """The person allowed a `consent`-basis platform what this request asks for, perhaps without some optional
-    attributes: keep it for later logins (a young pupil's consent is a parent's, never their own)."""
+    attributes: keep it for later logins. A young pupil's consent is a parent's, never their own; someone acting
+    under a mandate with `consent` decides for the person they act for."""
     allowed = interaction is not None and interaction.consent == "allow" \
         and interaction.consent_account == sso.account_id
-    if not allowed or client.basis != "consent" or is_young(sso.account_id):
+    if not allowed or client.basis != "consent" or (subject == sso.account_id and is_young(subject)):
         return
     consents = services().consents
-    earlier = consents.current(sso.account_id, client.client_id, client.policy_version)  # still holds: kept
+    earlier = consents.current(subject, client.client_id, client.policy_version)  # still holds: kept
     declined = set(interaction.declined or ()) & set(asked)
     attributes = (set(asked) | set(earlier.attributes if earlier else ())) - declined
     declined |= set(earlier.declined or ()) - set(asked) if earlier else set()
-    consents.give(sso.account_id, client.client_id, client.policy_version, attributes, sso.account_id, declined)
+    consents.give(subject, client.client_id, client.policy_version, attributes, sso.account_id, declined)
 
 
 def is_young(account_id: str) -> bool:

@@ -44,9 +44,11 @@ def _active_account(container, account_id: str):
     return account if account is not None and account.disabled_at is None else None
 
 
-def record_release(container, account_id: str, client, claims: dict, via: str, scope: str) -> None:
-    """The attributes_released audit record: what went where, and on which basis, for the person's receipts."""
-    container.audit.record("attributes_released", actor_id=account_id, subject_id=account_id,
+def record_release(container, account_id: str, client, claims: dict, via: str, scope: str,
+                   actor_id: str | None = None) -> None:
+    """The attributes_released audit record: what went where, and on which basis, for the person's receipts
+    (`actor_id`: who acted for them under a mandate)."""
+    container.audit.record("attributes_released", actor_id=actor_id or account_id, subject_id=account_id,
                            client_id=client.client_id,
                            detail={"via": via, "claims": sorted(claims), "scope": scope, "basis": client.basis,
                                    "policy_version": client.policy_version})
@@ -93,7 +95,8 @@ class OpenIDCodeExtension(OpenIDCode):
         consented = self.container.consents.released_to(client, context.account_id)
         account = request.account  # loaded by authenticate_user
         claims = release(account, token["scope"], client.attributes, context.claims, consented, target="id_token")
-        record_release(self.container, context.account_id, client, claims, "id_token", token["scope"])
+        record_release(self.container, context.account_id, client, claims, "id_token", token["scope"],
+                       context.actor_id)
         return self.container.tokens.id_token(client, context, claims, request.authorization_code.nonce,
                                               token.get("access_token"))
 
@@ -130,9 +133,13 @@ class RefreshGrant(grants.RefreshTokenGrant):
         platform: its refresh tokens stop with it)."""
         container, context = _container(self), refresh_token.context
         if not _active_account(container, context.account_id) \
-                or not container.clients.covers(self.request.client, context.account_id):
+                or not container.clients.covers(self.request.client, context.account_id) \
+                or (context.act and not container.mandates.in_force(context.act.get("mandate"))):
             raise InvalidGrantError("the refresh token no longer holds")  # RFC 6749 §5.2
-        context.sub = container.subjects.for_client(self.request.client, context.account_id)  # as it is now
+        subjects = container.subjects  # as the platform's subjects are now
+        context.sub = subjects.for_client(self.request.client, context.account_id)
+        if context.act:
+            context.act = dict(context.act, sub=subjects.for_client(self.request.client, context.actor_id))
         return context
 
     def revoke_old_credential(self, refresh_token):
@@ -224,7 +231,8 @@ class Introspection(HintIsOnlyAHint, IntrospectionEndpoint):
         return token.client_id == client.client_id
 
     def introspect_token(self, token):
-        keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "auth_time", "acr", "amr", "sid", "jti")
+        keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "auth_time", "acr", "amr", "sid", "jti",
+                "act")
         info = {k: v for k, v in token.claims.items() if k in keep}
         if token.kind == "access_token":
             info.update(self.attributes(token))
@@ -298,8 +306,9 @@ class UserInfo(UserInfoEndpoint):
                              container.consents.released_to(client, account_id), target="userinfo")
         if claims:
             record_release(container, account_id, client, claims, "userinfo", token.scope)
-        return 200, dict(claims, sub=context["sub"]), [("Content-Type", "application/json"),
-                                                         ("Cache-Control", "no-store")]
+        delegated = {"act": context["act"]} if "act" in context else {}  # who really acts (RFC 8693 §4.1)
+        headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        return 200, dict(claims, sub=context["sub"], **delegated), headers
 
 
 class EndSession(EndSessionEndpoint):

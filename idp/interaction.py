@@ -17,7 +17,7 @@ from flask_babel import get_locale, gettext
 
 from idp.accounts import AccountRepository
 from idp.attribute_text import lines, purpose
-from idp.authorize import PARENT_FIRST, is_young, parse_claims, responder
+from idp.authorize import PARENT_FIRST, acting_for, is_young, parse_claims, responder
 from idp.claims import attribute_values, releasable
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
@@ -91,7 +91,39 @@ def show(interaction: Interaction):
         return _consent_page(interaction)
     if interaction.step == "parent":
         return _parent_page(interaction)
+    if interaction.step == "chooser":
+        return _chooser_page(interaction)
     return _login_page(interaction)
+
+
+def _chooser_page(interaction: Interaction):
+    """For whom the person logs in: themselves, or each person a mandate lets them act for at this platform."""
+    container, client = services(), _client(interaction)
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    if client is None or sso is None:
+        return error_page("expired", 400)
+    with container.db.read() as session:
+        me = AccountRepository(session).find(sso.account_id)
+    held = container.mandates.represented_by(sso.account_id, "login", client.client_id)
+    html = render_template("chooser.html", interaction=interaction, client=client, me=me,
+                           others=[h.represented for h in held])
+    response = make_response(html)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<uid>/voor")
+@parked
+def choose(interaction: Interaction):
+    """The chooser's answer; the authorization checks it against the person's mandates when it resumes."""
+    container = services()
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    act_as = request.form.get("act_as", "")
+    if interaction.step != "chooser" or sso is None or not act_as or len(act_as) > 64:
+        return error_page("bad_request", 400)
+    interaction.act_as, interaction.act_account = act_as, sso.account_id
+    container.interactions.save(interaction)
+    return _resume(interaction)
 
 
 def _asked(interaction: Interaction, client) -> list[str]:
@@ -147,15 +179,19 @@ def _consent_page(interaction: Interaction, status: int = 200):
     interaction.shown_version, interaction.shown = client.policy_version, asked  # what the decision is about
     container.interactions.save(interaction)
     policy = container.policies.current(client)
+    acting, _ = acting_for(sso, client, interaction, set())
+    subject = acting.represented.id if acting else sso.account_id
     with container.db.read() as session:
-        values = attribute_values(AccountRepository(session).find(sso.account_id))
+        person = AccountRepository(session).find(subject)
+        values = attribute_values(person)
     language = get_locale().language if get_locale() else "nl"
-    earlier = container.consents.current(sso.account_id, client.client_id, client.policy_version) \
+    earlier = container.consents.current(subject, client.client_id, client.policy_version) \
         if client.basis == "consent" else None
-    granular = client.basis == "consent" and not is_young(sso.account_id)  # a parent's consent is not the pupil's
+    granular = client.basis == "consent" and (acting is not None or not is_young(subject))  # not a pupil alone
     found = lines(asked, policy, values, language, gettext, granular=granular,
                   declined=(earlier.declined or ()) if earlier else ())
     html = render_template("consent.html", interaction=interaction, client=client, lines=found,
+                           for_name=person.given_name if acting else None,
                            purpose=purpose(policy, client, language),
                            retention=policy.retention_days if policy else None,
                            offline="offline_access" in scope.split())

@@ -19,6 +19,8 @@ class Interaction:
     consent_account: str | None = None  # who decided: a decision counts only for that account
     return_to: str | None = None  # a login for one of leerID's own pages (never from request parameters)
     declined: list | None = None  # optional attributes the person unticked on the consent page
+    act_as: str | None = None  # the chooser's answer: "self" or the username of someone the person acts for
+    act_account: str | None = None  # who chose: a choice counts only for that account
     shown_version: int | None = None  # the policy version and the attributes the consent page showed
     shown: list | None = None
 

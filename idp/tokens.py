@@ -44,6 +44,8 @@ class AuthContext:
     grant_id: str
     sid: str | None = None
     claims: dict | None = None  # the request's `claims` parameter (OIDC Core §5.5)
+    actor_id: str | None = None  # acting for `account_id` under a mandate: who really acts
+    act: dict | None = None  # then the `act` claim (RFC 8693 §4.1): the actor's sub here and the mandate id
 
     def get_user_id(self) -> str:
         return self.sub
@@ -125,6 +127,7 @@ class TokenService:
         self.access_ttl = access_ttl
         self.id_ttl = id_ttl
         self.refresh_ttl = refresh_ttl
+        self.delegation_holds = lambda act: False  # whether an `act` claim's mandate holds; wired to the store
 
     # --- signing ---
 
@@ -143,6 +146,8 @@ class TokenService:
                           gid=context.grant_id, ctx=self.vault.encrypt(context.account_id.encode(), "access-token"))
             if context.sid:
                 claims["sid"] = context.sid
+            if context.act:
+                claims["act"] = context.act
             asked = requested(context.claims, "userinfo")
             if asked:  # the `claims` parameter's userinfo member, for the UserInfo endpoint (OIDC Core §5.5)
                 claims["userinfo_claims"] = sorted(asked)
@@ -157,6 +162,8 @@ class TokenService:
                       auth_time=context.auth_time, acr=context.acr, amr=context.amr)
         if context.sid:
             claims["sid"] = context.sid
+        if context.act:
+            claims["act"] = context.act
         if nonce:
             claims["nonce"] = nonce
         if access_token:
@@ -179,6 +186,8 @@ class TokenService:
             return None
         if self.is_revoked(claims.get("gid", "")):
             return None
+        if "act" in claims and not self.delegation_holds(claims["act"]):
+            return None  # the mandate it was issued under was revoked or ended
         return claims
 
     def account_for(self, claims: dict) -> str | None:

@@ -90,8 +90,10 @@ class Container:
     @cached_property
     def tokens(self) -> TokenService:
         s = self.settings
-        return TokenService(self.db, self.keys, self.vault, s.issuer, s.access_token_ttl, s.id_token_ttl,
-                            s.refresh_token_ttl)
+        tokens = TokenService(self.db, self.keys, self.vault, s.issuer, s.access_token_ttl, s.id_token_ttl,
+                              s.refresh_token_ttl)
+        tokens.delegation_holds = lambda act: self.mandates.in_force(act.get("mandate"))
+        return tokens
 
     @cached_property
     def school_admin(self):
@@ -114,7 +116,17 @@ class Container:
     def my_data(self):
         from idp.my_data import MyData
 
-        return MyData(self.db, self.consents)
+        def end_sessions(client_id: str, account_id: str) -> None:  # back-channel logout; Redis only when used
+            self.backchannel.enqueue(client_id, account_id)
+
+        return MyData(self.db, self.consents, on_withdraw=end_sessions)
+
+    @cached_property
+    def backchannel(self):
+        from idp.backchannel import BackchannelLogout, LogoutQueue, retry_delays
+
+        queue = LogoutQueue(self.store, retry_delays(self.settings.backchannel_retry_seconds))
+        return BackchannelLogout(queue, self.clients, self.subjects, self.tokens, self.audit)
 
     @cached_property
     def mandates(self):

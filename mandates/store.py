@@ -146,6 +146,16 @@ class MandateStore:
         return [h for h in held if h.state == "active" and h.mandate.allows(action)
                 and (kind is None or h.mandate.type == kind)]
 
+    def in_force(self, mandate_id, today: date | None = None) -> bool:
+        """Whether the mandate holds today: delegated tokens stop the moment it is revoked or ends."""
+        if type(mandate_id) is not int:
+            return False
+        with self.db.read() as session:
+            mandate = session.get(Mandate, mandate_id)
+            if mandate is None:
+                return False
+            return mandate.state_on(today or date.today(), session.get(Account, mandate.represented_id)) == "active"
+
     def may(self, actor_id: str, represented_id: str, action: str, kind: str | None = None) -> Held | None:
         """The mandate that lets `actor_id` do `action` for `represented_id` today, or None."""
         return next((h for h in self.holders(represented_id, action, kind) if h.mandate.actor_id == actor_id), None)

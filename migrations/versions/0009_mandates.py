@@ -1,4 +1,5 @@
-"""mandates: who may act for whom (parent, school, assistant), for which actions, until when
+"""mandates: who may act for whom (parent, school, assistant), for which actions, until when; and whether a
+platform accepts logins on someone's behalf
 
 Revision ID: 0009
 Revises: 0008
@@ -37,9 +38,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_mandates_represented_id", "mandates", ["represented_id"])
     op.create_index("ix_mandates_actor_id", "mandates", ["actor_id"])
+    with op.batch_alter_table("clients") as batch:
+        batch.add_column(sa.Column("delegation", sa.Boolean(), server_default=sa.true(), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("clients") as batch:
+        batch.drop_column("delegation")
     op.drop_index("ix_mandates_actor_id", "mandates")
     op.drop_index("ix_mandates_represented_id", "mandates")
     op.drop_table("mandates")
