@@ -17,8 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from idp import audit
 from idp.accounts import Account, AccountRepository
 from idp.db import Base, Database, UtcDateTime, utcnow
-from idp.directory import age_on
+from idp.directory import Membership, age_on
 from idp.errors import InvalidInput, NotFound
+from idp.school_scope import current_on
 
 TYPES = ("parent", "school", "assistant")
 ACTIONS = ("login", "consent", "manage-account", "view-activity")
@@ -38,6 +39,7 @@ class Mandate(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date | None] = mapped_column(Date)  # the last day it holds
     state: Mapped[str] = mapped_column(String(16), default="active")  # proposed, active, revoked
+    awaiting: Mapped[list | None] = mapped_column(JSON)  # parties still to accept: actor, represented, school
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(36))  # None: the operator
     changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -54,6 +56,7 @@ class Mandate(Base):
         return "active" if today >= self.valid_from else "proposed"
 
     def allows(self, action: str, client_id: str | None = None) -> bool:
+        """Whether the mandate covers `action` (at the platform `client_id`)."""
         return action in self.actions and (client_id is None or not self.clients or client_id in self.clients)
 
 
@@ -74,7 +77,53 @@ class MandateStore:
     def grant(self, represented: str, actor: str, kind: str, actions: list[str] | None = None,
               clients: list[str] | None = None, valid_from: date | None = None, valid_until: date | None = None,
               granted_by: str | None = None) -> Held:
-        """An active mandate registered by the operator (usernames), audited."""
+        """An active mandate registered by the operator (usernames; for a `school` mandate `actor` is the school's
+        number), audited."""
+        return self._make(represented, actor, kind, actions, clients, valid_from, valid_until, granted_by, ())
+
+    def propose(self, represented: str, actor: str, kind: str, proposed_by: str, actions: list[str] | None = None,
+                clients: list[str] | None = None, valid_from: date | None = None, valid_until: date | None = None,
+                by_school: bool = False) -> Held:
+        """A mandate that holds once every party that must accept it has: the actor always (unless they proposed
+        it), the represented adult for an `assistant` mandate (unless they proposed it), and the school for a
+        `parent` mandate it did not register itself (`by_school`)."""
+        with self.db.read() as session:
+            accounts = AccountRepository(session)
+            who, by = accounts.find_by_username(represented or ""), accounts.find_by_username(actor or "")
+            parties = {"actor": by.id if by else None, "represented": who.id if who else None}
+        awaiting = [party for party, needed in (
+            ("actor", parties["actor"] != proposed_by),
+            ("represented", kind == "assistant" and parties["represented"] != proposed_by),
+            ("school", kind == "parent" and not by_school)) if needed]
+        return self._make(represented, actor, kind, actions, clients, valid_from, valid_until, proposed_by, awaiting)
+
+    def accept(self, mandate_id: int, account_id: str, for_school: int | None = None) -> Held:
+        """The party `account_id` stands for (or its school, `for_school`) accepts; the mandate holds once all
+        have. Anyone else changes nothing: NotFound, like a mandate that does not exist."""
+        with self.db.transaction() as session:
+            mandate = session.get(Mandate, mandate_id, with_for_update=True)
+            party = _party(session, mandate, account_id, for_school) if mandate is not None else None
+            if party is None or mandate.state != "proposed" or party not in (mandate.awaiting or ()):
+                raise NotFound(f"no mandate {mandate_id} waiting for you")
+            mandate.awaiting = [p for p in mandate.awaiting if p != party]
+            mandate.changed_at, mandate.changed_by = utcnow(), account_id
+            if not mandate.awaiting:
+                mandate.state = "active"
+            audit.record(session, "mandate_accepted", actor_id=account_id, subject_id=mandate.represented_id,
+                         detail={"mandate": mandate.id, "as": party, "state": mandate.state})
+            return self._held(session, mandate, date.today())
+
+    def waiting_for(self, account_id: str) -> list[Held]:
+        """The proposed mandates that wait for this person's acceptance (as actor or as represented)."""
+        query = select(Mandate).where(Mandate.state == "proposed",
+                                      or_(Mandate.actor_id == account_id, Mandate.represented_id == account_id))
+        today = date.today()
+        with self.db.read() as session:
+            found = [self._held(session, m, today) for m in session.scalars(query)]
+        return [h for h in found if _side(h.mandate, account_id) in (h.mandate.awaiting or ())]
+
+    def _make(self, represented: str, actor: str, kind: str, actions, clients, valid_from, valid_until,
+              created_by: str | None, awaiting) -> Held:
         if kind not in TYPES:
             raise InvalidInput(f"mandate type must be one of {', '.join(TYPES)}, got {kind!r}")
         actions = list(dict.fromkeys(actions or ACTIONS))
@@ -86,25 +135,47 @@ class MandateStore:
             raise InvalidInput("the mandate would end before it begins")
         with self.db.transaction() as session:
             accounts = AccountRepository(session)
-            who, by = accounts.find_by_username(represented or ""), accounts.find_by_username(actor or "")
-            if who is None or by is None:
-                raise NotFound(f"no account {represented if who is None else actor!r}")
-            if who.id == by.id:
+            who = accounts.find_by_username(represented or "")
+            if who is None:
+                raise NotFound(f"no account {represented!r}")
+            by, school = self._actor(session, kind, actor)
+            if by is not None and who.id == by.id:
                 raise InvalidInput("nobody holds a mandate for themselves")
-            if kind == "parent" and who.birthdate and age_on(who.birthdate, today) >= ADULT:
+            adult = who.birthdate is None or age_on(who.birthdate, today) >= ADULT
+            if kind == "parent" and who.birthdate and adult:
                 raise InvalidInput(f"{who.username} is an adult: a parent mandate is for a minor")
+            if kind == "assistant" and not adult:
+                raise InvalidInput(f"{who.username} is a minor: an assistant is chosen by an adult")
             if clients and (missing := [c for c in clients if session.get(_client_model(), c) is None]):
                 raise NotFound(f"no platform with client_id {missing[0]!r}")
-            mandate = Mandate(represented_id=who.id, actor_id=by.id, type=kind, actions=actions,
+            mandate = Mandate(represented_id=who.id, actor_id=by.id if by else None,
+                              actor_school_id=school.id if school else None, type=kind, actions=actions,
                               clients=list(dict.fromkeys(clients)) if clients else None, valid_from=valid_from,
-                              valid_until=valid_until, state="active", created_by=granted_by)
+                              valid_until=valid_until, state="proposed" if awaiting else "active",
+                              awaiting=list(awaiting) or None, created_by=created_by)
             session.add(mandate)
             session.flush()
-            audit.record(session, "mandate_granted", actor_id=granted_by, subject_id=who.id,
-                         detail={"mandate": mandate.id, "to": by.id, "type": kind, "actions": actions,
-                                 "clients": mandate.clients, "from": valid_from.isoformat(),
-                                 "until": valid_until.isoformat() if valid_until else None})
-            return Held(mandate, who, by, mandate.state_on(today, who))
+            audit.record(session, "mandate_proposed" if awaiting else "mandate_granted", actor_id=created_by,
+                         subject_id=who.id, school_id=school.id if school else None,
+                         detail={"mandate": mandate.id, "to": by.id if by else None, "type": kind,
+                                 "actions": actions, "clients": mandate.clients, "from": valid_from.isoformat(),
+                                 "until": valid_until.isoformat() if valid_until else None,
+                                 "awaiting": list(awaiting)})
+            return self._held(session, mandate, today)
+
+    @staticmethod
+    def _actor(session, kind: str, actor: str):
+        """(the acting account, or None; the acting school for a `school` mandate, or None)."""
+        accounts = AccountRepository(session)
+        if kind == "school":
+            school = accounts.find_school((actor or "").strip())
+            if school is None:
+                raise NotFound(f"no school with number {actor!r}")
+            return None, school
+        by = accounts.find_by_username(actor or "")
+        if by is None:
+            raise NotFound(f"no account {actor!r}")
+        return by, None
 
     def revoke(self, mandate_id: int, revoked_by: str | None = None) -> Held:
         """Ends the mandate at once; revoking one that ended already changes nothing."""
@@ -154,7 +225,7 @@ class MandateStore:
             mandate = session.get(Mandate, mandate_id)
             if mandate is None:
                 return False
-            return mandate.state_on(today or date.today(), session.get(Account, mandate.represented_id)) == "active"
+            return self._held(session, mandate, today or date.today()).state == "active"
 
     def may(self, actor_id: str, represented_id: str, action: str, kind: str | None = None) -> Held | None:
         """The mandate that lets `actor_id` do `action` for `represented_id` today, or None."""
@@ -164,10 +235,37 @@ class MandateStore:
     def _held(session, mandate: Mandate, today: date) -> Held:
         represented = session.get(Account, mandate.represented_id)
         actor = session.get(Account, mandate.actor_id) if mandate.actor_id else None
-        return Held(mandate, represented, actor, mandate.state_on(today, represented))
+        state = mandate.state_on(today, represented)
+        if state == "active" and mandate.type == "school" and not _at_school(session, mandate, today):
+            state = "expired"  # a school acts for its pupils and staff only while they belong to it
+        return Held(mandate, represented, actor, state)
 
 
 def _client_model():
     from clients.models import Client
 
     return Client
+
+
+def _side(mandate: Mandate, account_id: str) -> str | None:
+    if mandate.actor_id == account_id:
+        return "actor"
+    return "represented" if mandate.represented_id == account_id else None
+
+
+def _party(session, mandate: Mandate, account_id: str, for_school: int | None) -> str | None:
+    """Which party of the mandate `account_id` accepts for: itself, or the represented pupil's school when
+    `for_school` is that school (the console checks that the account administers it)."""
+    if for_school is not None:
+        return "school" if _member(session, mandate.represented_id, for_school, date.today()) else None
+    return _side(mandate, account_id)
+
+
+def _at_school(session, mandate: Mandate, today: date) -> bool:
+    return _member(session, mandate.represented_id, mandate.actor_school_id, today)
+
+
+def _member(session, account_id: str, school_id: int | None, today: date) -> bool:
+    return school_id is not None and session.scalar(select(Membership.id).where(
+        Membership.account_id == account_id, Membership.school_id == school_id, current_on(today)).limit(1)) \
+        is not None

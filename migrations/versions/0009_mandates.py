@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("valid_from", sa.Date(), nullable=False),
         sa.Column("valid_until", sa.Date(), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("awaiting", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=36), nullable=True),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),

@@ -154,7 +154,7 @@ def test_a_parent_consents_for_the_child_at_a_consent_platform(provider, family)
 
 
 def test_a_mandate_without_consent_cannot_consent(provider, school):
-    child = provider.user(school=school, given_name="Noor")
+    child = provider.user(role="teacher", school=school, given_name="Noor")  # an adult who chose an assistant
     helper = provider.user(role="parent")
     provider.cli("mandates", "grant", "--from", child["username"], "--to", helper["username"], "--type", "assistant",
                  "--scope", "login")

@@ -1,0 +1,102 @@
+"""The mandate store: who must accept a proposed mandate, when one holds, and the rules that always hold."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from idp.accounts import AccountService, NewAccount
+from idp.crypto import Passwords
+from idp.directory import Membership
+from idp.errors import InvalidInput, NotFound
+from mandates.store import MandateStore
+
+TODAY = date.today()
+
+
+def born(years: int) -> date:
+    return TODAY.replace(year=TODAY.year - years) if (TODAY.month, TODAY.day) != (2, 29) \
+        else date(TODAY.year - years, 2, 28)
+
+
+@pytest.fixture
+def db(memory_db):
+    return memory_db
+
+
+@pytest.fixture
+def people(db):
+    service = AccountService(db, Passwords(memory_kib=1024, time_cost=1, parallelism=1))
+    service.create_school("100001", "Basisschool Een")
+    made = {}
+    for username, role, age, school in (("kind", "pupil", 9, "100001"), ("ouder", "parent", 40, None),
+                                        ("oma", "parent", 70, None), ("volwassene", "staff", 30, "100001"),
+                                        ("hulp", "parent", 35, None)):
+        made[username] = service.create_account(NewAccount(
+            username=username, password="Een-lang-wachtwoord-1", given_name=username.title(), family_name="T",
+            role=role, school=school, birthdate=born(age))).id
+    return made
+
+
+def test_a_parent_mandate_the_school_did_not_register_waits_for_parent_and_school(db, people):
+    store = MandateStore(db)
+    held = store.propose("kind", "ouder", "parent", proposed_by=people["oma"])
+    assert held.state == "proposed" and held.mandate.awaiting == ["actor", "school"]
+    assert store.represented_by(people["ouder"], "login") == []
+    with pytest.raises(NotFound):
+        store.accept(held.mandate.id, people["oma"])  # not a party
+    assert store.accept(held.mandate.id, people["ouder"]).state == "proposed"
+    school_id = _school_id(db, "100001")
+    assert store.accept(held.mandate.id, people["volwassene"], for_school=school_id).state == "active"
+    assert [h.represented.id for h in store.represented_by(people["ouder"], "login")] == [people["kind"]]
+
+
+def test_an_assistant_mandate_waits_for_the_adult_it_represents(db, people):
+    store = MandateStore(db)
+    held = store.propose("volwassene", "hulp", "assistant", proposed_by=people["hulp"], actions=["login"])
+    assert held.mandate.awaiting == ["represented"]
+    assert [h.mandate.id for h in store.waiting_for(people["volwassene"])] == [held.mandate.id]
+    assert store.accept(held.mandate.id, people["volwassene"]).state == "active"
+    with pytest.raises(InvalidInput):
+        store.propose("kind", "hulp", "assistant", proposed_by=people["hulp"])  # a child chooses no assistant
+
+
+def test_a_registered_parent_mandate_needs_only_the_parent(db, people):
+    held = MandateStore(db).propose("kind", "ouder", "parent", proposed_by=people["volwassene"], by_school=True)
+    assert held.mandate.awaiting == ["actor"]
+
+
+def test_a_parent_mandate_ends_on_the_eighteenth_birthday(db, people):
+    store = MandateStore(db)
+    held = store.grant("kind", "ouder", "parent")
+    assert store.in_force(held.mandate.id)
+    assert store.in_force(held.mandate.id, today=born(-9) - timedelta(days=1))
+    assert not store.in_force(held.mandate.id, today=born(-9))
+
+
+def test_a_school_mandate_ends_with_the_membership(db, people):
+    store = MandateStore(db)
+    held = store.grant("kind", "100001", "school", actions=["manage-account"])
+    assert held.state == "active" and held.mandate.actor_school_id is not None
+    with db.transaction() as session:
+        for membership in session.scalars(select(Membership).where(Membership.account_id == people["kind"])):
+            membership.valid_until = TODAY - timedelta(days=1)
+    assert not store.in_force(held.mandate.id)
+
+
+def test_revoked_and_ended_mandates_are_not_in_force(db, people):
+    store = MandateStore(db)
+    revoked = store.grant("kind", "ouder", "parent")
+    store.revoke(revoked.mandate.id)
+    ended = store.grant("kind", "oma", "parent", valid_until=TODAY - timedelta(days=1))
+    assert ended.state == "expired"
+    assert not store.in_force(revoked.mandate.id) and not store.in_force(ended.mandate.id)
+    assert not store.in_force("1") and not store.in_force(None)
+
+
+def _school_id(db, number: str) -> int:
+    from idp.accounts import AccountRepository
+
+    with db.read() as session:
+        return AccountRepository(session).find_school(number).id
