@@ -63,6 +63,7 @@ class Settings:
     login_max_failures: int = 5  # per account, per window
     login_max_failures_per_source: int = 50
     login_window: int = 15 * 60
+    backchannel_retry_seconds: int = 5  # back-channel logout retries wait 1, 6, 24, 120 and 720 times this
     log_level: str = "INFO"
 
     @property
@@ -99,6 +100,8 @@ class Settings:
             argon2_memory_kib=_int(env, "LEERID_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
             argon2_time_cost=_int(env, "LEERID_ARGON2_TIME_COST", defaults.argon2_time_cost),
             login_max_failures=_int(env, "LEERID_LOGIN_MAX_FAILURES", defaults.login_max_failures),
+            backchannel_retry_seconds=_int(env, "LEERID_BACKCHANNEL_RETRY_SECONDS",
+                                           defaults.backchannel_retry_seconds),
             log_level=env.get("LEERID_LOG_LEVEL") or defaults.log_level,
         )
         settings.check()
@@ -111,6 +114,8 @@ class Settings:
         parts = urlsplit(self.issuer)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ConfigError(f"LEERID_ISSUER must be an http(s) URL without query or fragment, got {self.issuer!r}")
+        if self.backchannel_retry_seconds < 1:
+            raise ConfigError("LEERID_BACKCHANNEL_RETRY_SECONDS must be at least 1")
         if self.production:
             if parts.scheme != "https":
                 raise ConfigError("LEERID_ISSUER must use https:// when LEERID_ENV=production")

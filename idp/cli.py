@@ -81,6 +81,9 @@ def serve(host, port, as_json):
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     app = create_app(settings)
+    from idp.cli_worker import in_background
+
+    in_background(app.extensions["leerid"])  # back-channel logouts go out with nothing else to start
     # SIGTERM ends the process the way Ctrl-C does, so the embedded Redis is shut down with it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not as_json:
@@ -260,5 +263,5 @@ def entry() -> None:
     sys.exit(main())
 
 
-from idp import cli_directory, cli_mandates, cli_policies, cli_subjects  # noqa: F401  (they add commands)
+from idp import cli_directory, cli_mandates, cli_policies, cli_subjects, cli_worker  # noqa: F401  (they add commands)
 

@@ -120,7 +120,9 @@ def logout():
             params={k: v for k, v in request.values.items() if k in (
                 "id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")},
         ), 400 if end is None else 200)
-    container.sessions.end(cookie)
+    ended = container.sessions.end(cookie)
+    if ended is not None:  # queued only: the platforms are told by the worker, never while this page waits
+        container.backchannel.session_ended(ended)
     target = end.redirect_uri if end is not None else None
     response = redirect(target, 303) if target else make_response(render_template("logout_done.html", ended=True))
     return set_sso_cookie(response, None)

@@ -5,6 +5,7 @@ subject or actor, their own consents and memberships. Plain values out, never an
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -101,9 +102,11 @@ def _active_consents(session: Session, account_id: str) -> dict[str, Consent]:
 
 
 class MyData:
-    def __init__(self, db: Database, consents: ConsentStore):
+    def __init__(self, db: Database, consents: ConsentStore,
+                 on_withdraw: Callable[[str, str], object] | None = None):
         self.db = db
         self.consents = consents
+        self.on_withdraw = on_withdraw  # (client_id, account_id): the platform's sessions for the person end
 
     def person(self, account_id: str) -> Person:
         with self.db.read() as session:
@@ -137,11 +140,16 @@ class MyData:
         return next((p for p in self.platforms(account_id) if p.client_id == client_id), None)
 
     def withdraw(self, account_id: str, client_id: str, actor_id: str) -> bool:
-        """Withdraw the person's active consent for the platform (its refresh grants end with it). Without one
-        nothing changes, not even a school-agreement platform's grants; whether there was one."""
+        """Withdraw the person's active consent for the platform (its refresh grants and its sessions end with it).
+        Without one nothing changes, not even a school-agreement platform's grants; whether there was one.
+
+        The sessions' end is queued first, so that an unreachable Redis refuses the whole withdrawal (fail closed);
+        a logout sent for a withdrawal that then failed is harmless."""
         with self.db.read() as session:
             if client_id not in _active_consents(session, account_id):
                 return False
+        if self.on_withdraw is not None:
+            self.on_withdraw(client_id, account_id)
         return self.consents.withdraw(account_id, client_id, actor_id=actor_id)
 
     def history(self, account_id: str, page: int = 1) -> History:

@@ -159,7 +159,7 @@ def discovery(settings) -> dict:
         "ui_locales_supported": ["nl", "en"],
         "claims_locales_supported": ["nl"],
         "authorization_response_iss_parameter_supported": True,
-        "backchannel_logout_supported": False,
-        "backchannel_logout_session_supported": False,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,  # logout tokens carry the ID tokens' sid
         "frontchannel_logout_supported": False,
     }

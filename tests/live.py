@@ -112,6 +112,7 @@ class LiveProvider:
                    NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
         env["LEERID_KEY_CACHE_SECONDS"] = "2"  # a rotated key signs within seconds, not a minute
         env["LEERID_CLIENT_CACHE_SECONDS"] = "0"  # a policy changed by the command line holds at once
+        env["LEERID_BACKCHANNEL_RETRY_SECONDS"] = "1"  # a failed back-channel logout is retried within seconds
         if os.environ.get("LEERID_TEST_REDIS_URL"):
             env["LEERID_REDIS_URL"] = worker_redis(os.environ["LEERID_TEST_REDIS_URL"])
         env.update(extra_env or {})

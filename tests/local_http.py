@@ -1,20 +1,38 @@
-"""A small HTTP server on 127.0.0.1 for documents leerID fetches (a sector identifier URI), in a thread."""
+"""A small HTTP server on 127.0.0.1 for documents leerID fetches (a sector identifier URI) and requests it sends
+(back-channel logouts), in a thread."""
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
+from threading import Condition, Thread
 from typing import Self
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A POST the server received."""
+
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+    at: float  # time.time() when it arrived
 
 
 class Documents:
     """Serves `pages[path] = (status, body bytes, headers)`; `json(path, value)` and `redirect(path, to)` add some.
-    A page whose body is a list of bytes is sent piece by piece, `drip` seconds apart."""
+    A page whose body is a list of bytes is sent piece by piece, `drip` seconds apart.
+
+    POSTs to a path made with `receiver(path, *statuses, delay=...)` are kept in `posts` and answered with the
+    statuses in turn (the last one repeats), each `delay` seconds after it came; `wait_for_posts` waits for them."""
 
     def __init__(self, drip: float = 0.0):
         self.pages: dict[str, tuple[int, bytes | list[bytes], dict]] = {}
         self.drip = drip
+        self.answers: dict[str, tuple[list[int], float]] = {}
+        self.posts: list[Posted] = []
+        self.arrived = Condition()
         documents = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,6 +48,19 @@ class Documents:
                     self.wfile.write(piece)
                     self.wfile.flush()
                     time.sleep(documents.drip if isinstance(body, list) else 0)
+
+            def do_POST(self):
+                body = self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 1 << 20))
+                with documents.arrived:
+                    statuses, delay = documents.answers.get(self.path, ([404], 0.0))
+                    status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                    headers = {name.lower(): value for name, value in self.headers.items()}
+                    documents.posts.append(Posted(self.path, headers, body, time.time()))
+                    documents.arrived.notify_all()
+                time.sleep(delay)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args):
                 pass
@@ -50,6 +81,20 @@ class Documents:
     def redirect(self, path: str, to: str) -> str:
         self.pages[path] = (302, b"", {"Location": to})
         return self.base + path
+
+    def receiver(self, path: str, *statuses: int, delay: float = 0.0) -> str:
+        """A URL that takes POSTs, answered with `statuses` in turn (default 200), `delay` seconds late."""
+        self.answers[path] = (list(statuses or (200,)), delay)
+        return self.base + path
+
+    def wait_for_posts(self, path: str, count: int = 1, timeout: float = 20.0) -> list[Posted]:
+        """The POSTs to `path`, once there are `count` of them (or what came within `timeout`)."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.posted(path)) >= count, timeout)
+            return self.posted(path)
+
+    def posted(self, path: str) -> list[Posted]:
+        return [p for p in self.posts if p.path == path]
 
     def __enter__(self) -> Self:
         self.thread.start()
