@@ -48,6 +48,7 @@ class NewClient:
     id_token_alg: str = "ES256"
     grant_types: tuple[str, ...] = field(default=())
     vendor: str | None = None
+    delegation: bool = True  # logins on someone's behalf under a mandate
     policy: Document | None = None  # the whole release policy; instead of attributes, basis and purpose
     sector_identifier_uri: str | None = None  # shares pairwise subjects with the vendor's other clients listed there
 
@@ -239,6 +240,7 @@ class ClientRegistry:
         client_id = new_client_id()
         client = Client(
             client_id=client_id, secret_hash=sha256_hex(secret) if secret else None, name=name, vendor=vendor,
+            delegation=new.delegation,
             redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout, scopes=scopes,
             grant_types=grant_types, token_endpoint_auth_method=method, subject_type=new.subject_type,
             sector_identifier=sector or client_id, id_token_alg=new.id_token_alg,  # else unlinkable across clients

@@ -92,7 +92,9 @@ def _register_blueprints(app: Flask) -> None:
         console,
         endpoints,
         interaction,
+        mandate_link,
         mijn,
+        mijn_mandates,
         mijn_parent,
         operator,
         ops,
@@ -103,7 +105,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(console.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(interaction.bp)
+    app.register_blueprint(mandate_link.bp)
     app.register_blueprint(mijn.bp)
+    app.register_blueprint(mijn_mandates.bp)
     app.register_blueprint(mijn_parent.bp)
     app.register_blueprint(operator.bp)
     app.register_blueprint(ops.bp)

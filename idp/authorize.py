@@ -182,7 +182,7 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     grant.request.user = context
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
-    container.sessions.add_client(cookie, sso, client.client_id)
+    container.sessions.add_client(cookie, sso, client.client_id, acted_for=subject if acting else None)
     finish(interaction)
     return respond.code(code)
 

@@ -23,7 +23,7 @@ from clients.subjects import Subjects
 from idp.audit import AuditLog
 from idp.crypto import random_token
 from idp.ephemeral import RedisStore
-from idp.sessions import SsoSession
+from idp.sessions import SessionStore, SsoSession
 from idp.tokens import TokenService
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -134,7 +134,8 @@ class BackchannelLogout:
     def session_ended(self, session: SsoSession) -> None:
         """Every platform of the SSO session, the one that asked for the logout too (the spec allows it)."""
         for client_id in session.clients:
-            self.enqueue(client_id, session.account_id, session.sid)
+            for account_id in SessionStore.people_at(session, client_id):  # and whom they acted for there
+                self.enqueue(client_id, account_id, session.sid)
 
     # --- the token and its delivery ---
 

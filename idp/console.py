@@ -21,6 +21,7 @@ from flask_babel import gettext
 
 from idp.errors import NotFound
 from idp.school_admin import Refused
+from idp.school_mandates import SchoolMandates
 from idp.web import N_, error_page, for_signed_in, services
 
 bp = Blueprint("console", __name__, url_prefix="/beheer")
@@ -56,14 +57,41 @@ REFUSALS = {
                        "kun je een platform niet aanzetten."),
     "agreement_too_long": N_("Deze naam of dit nummer is te lang. Gebruik hoogstens 200 tekens."),
     "not_activated": N_("Je school gebruikt dit platform niet. Er is niets om uit te zetten."),
+    "not_pupil": N_("Alleen voor een leerling van je school kun je een ouder koppelen."),
+    "adult": N_("Deze leerling is volwassen. Een ouder koppelen kan alleen voor een leerling jonger dan 18 jaar."),
+    "no_parent_given": N_("Vul de gebruikersnaam of het e-mailadres van de ouder in."),
+    "no_parent": N_("We vinden geen leerID van een volwassene met deze gebruikersnaam of dit e-mailadres. Kijk het "
+                    "na. Heeft de ouder nog geen leerID? Vraag het aan de helpdesk van leerID."),
+    "several_parents": N_("Meer dan één leerID heeft dit e-mailadres. Vul de gebruikersnaam van de ouder in."),
+    "already_linked": N_("Deze ouder is al gekoppeld aan deze leerling, of de koppeling wacht nog op de ouder. Kijk "
+                         "bij Mandaten."),
+    "own_link": N_("Jezelf als ouder koppelen kan niet. Vraag het aan een andere schoolbeheerder."),
+    "own_mandate": N_("Dit mandaat is voor jou. Een andere schoolbeheerder moet het goedkeuren."),
+    "not_waiting": N_("Dit mandaat wacht niet (meer) op de goedkeuring van de school. Er is niets veranderd."),
+    "no_letter_needed": N_("Dit mandaat wacht niet (meer) op de ouder. Een nieuwe brief is niet nodig."),
+    "ended": N_("Dit mandaat is al afgelopen of ingetrokken. Er is niets veranderd."),
+    "other_school": N_("Dit mandaat is van een andere school. Alleen die school of de helpdesk van leerID kan het "
+                       "intrekken."),
 }
 WRONG_INPUT = ("no_agreement", "agreement_too_long")  # put right in the form
+PARENT_INPUT = ("no_parent_given", "no_parent", "several_parents", "already_linked", "own_link")  # at the field
+MANDATE_CHANGES = {  # /mandaten/<id>/<word>: the SchoolMandates method, and what the administrator is told after
+    "aanvaarden": ("accept", N_("Het mandaat voor %(name)s is goedgekeurd.")),
+    "intrekken": ("revoke", N_("Het mandaat voor %(name)s is ingetrokken. Het werkt meteen niet meer.")),
+    "brief": ("new_letter", None),  # answered with a letter to print
+}
+MANDATE_TYPES = {"parent": N_("ouder"), "school": N_("school"), "assistant": N_("vertrouwenspersoon")}
+MANDATE_ACTIONS = {"login": N_("aanmelden in zijn of haar naam"), "consent": N_("toestemming geven of weigeren"),
+                   "manage-account": N_("het account beheren"), "view-activity": N_("zien wat er gebeurde")}
 
 
 def admin():
     return services().school_admin
 
 
+def school_mandates() -> SchoolMandates:
+    container = services()
+    return SchoolMandates(container.db, container.mandates)
 
 
 @bp.errorhandler(NotFound)
@@ -72,8 +100,23 @@ def not_theirs(_exc):
 
 
 @bp.context_processor
-def role_names():
-    return {"role_name": lambda role: gettext(ROLE_NAMES.get(role, role))}
+def words():
+    return {"role_name": lambda role: gettext(ROLE_NAMES.get(role, role)),
+            "mandate_type": lambda kind: gettext(MANDATE_TYPES.get(kind, kind)),
+            "mandate_actions": lambda actions: [gettext(MANDATE_ACTIONS.get(a, a)) for a in actions],
+            "mandate_state": mandate_state}
+
+
+def mandate_state(row) -> str:
+    """Active, waiting for whom, not begun yet, ended or revoked: in words."""
+    if row.state == "proposed" and row.awaiting:
+        parties = {"actor": gettext("de ouder") if row.type == "parent" else gettext("de vertrouwenspersoon"),
+                   "represented": row.person_name, "school": gettext("de school")}
+        return gettext("wacht op %(who)s", who=", ".join(parties[p] for p in row.awaiting))
+    if row.state == "proposed":
+        return gettext("begint op %(date)s", date=row.valid_from.strftime("%d/%m/%Y"))
+    return {"active": gettext("actief"), "expired": gettext("afgelopen"),
+            "revoked": gettext("ingetrokken")}.get(row.state, row.state)
 
 
 def _page(template: str, number: str, status: int = 200, **context):
@@ -81,11 +124,15 @@ def _page(template: str, number: str, status: int = 200, **context):
     return make_response(render_template(template, console=console, **context), status)
 
 
-def _class_id(text: str) -> int:
-    """A class id from the URL; anything else is NotFound, like a class that does not exist."""
+def _url_id(text: str) -> int:
+    """A class id (or mandate id) from the URL; anything else is NotFound, like one that does not exist."""
     if not (text.isascii() and text.isdigit() and len(text) <= 9):
-        raise NotFound("no such class")
+        raise NotFound("no such class or mandate")
     return int(text)
+
+
+def _page_number(text: str) -> int:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 5 else 1
 
 
 @bp.get("")
@@ -111,8 +158,7 @@ def people(number: str):
     role = request.args.get("rol", "")
     klas, page = request.args.get("klas", ""), request.args.get("pagina", "1")
     found = admin().search(g.actor_id, number, text=text, roles=ROLE_FILTERS.get(role),
-                           class_id=_class_id(klas) if klas else None,
-                           page=int(page) if page.isascii() and page.isdigit() and len(page) <= 5 else 1)
+                           class_id=_url_id(klas) if klas else None, page=_page_number(page))
     query = {k: v for k, v in (("q", text), ("rol", role if role in ROLE_FILTERS else ""), ("klas", klas)) if v}
     return _page("beheer/people.html", number, found=found, q=text, rol=query.get("rol", ""), klas=klas,
                  query=query, classes=admin().classes(g.actor_id, number), section="people")
@@ -123,10 +169,25 @@ def person(number: str, account_id: str):
     return _person_page(number, account_id)
 
 
-def _person_page(number: str, account_id: str, status: int = 200, refused: str | None = None):
+def _person_page(number: str, account_id: str, status: int = 200, refused: str | None = None, typed: str = ""):
+    """The person's page; after a refusal its reason, at the parent form when it is about what was typed there."""
     detail = admin().person(g.actor_id, number, account_id)
-    return _page("beheer/person.html", number, status, detail=detail, section="people",
-                 refused=gettext(REFUSALS[refused]) if refused else None)
+    parents = school_mandates().for_person(g.actor_id, number, account_id)
+    at_field = refused in PARENT_INPUT
+    return _page("beheer/person.html", number, status, detail=detail, parents=parents, section="people",
+                 refused=gettext(REFUSALS[refused]) if refused and not at_field else None,
+                 parent_error=gettext(REFUSALS[refused]) if at_field else None, typed=typed)
+
+
+@bp.post("/<number>/personen/<account_id>/ouder")
+def register_parent(number: str, account_id: str):
+    """A parent registered by hand: the letter with the code to print (400 for what to put right, else 409)."""
+    typed = request.form.get("ouder", "")
+    try:
+        letter = school_mandates().register_parent(g.actor_id, number, account_id, typed)
+    except Refused as exc:
+        return _person_page(number, account_id, 400 if exc.reason in PARENT_INPUT else 409, exc.reason, typed[:300])
+    return _link_letter(letter, url_for("console.person", number=number, account_id=account_id))
 
 
 @bp.post("/<number>/personen/<account_id>/<word>")
@@ -155,13 +216,13 @@ def classes(number: str):
 
 @bp.get("/<number>/klassen/<class_id>")
 def school_class(number: str, class_id: str):
-    detail = admin().school_class(g.actor_id, number, _class_id(class_id))
+    detail = admin().school_class(g.actor_id, number, _url_id(class_id))
     return _page("beheer/class.html", number, detail=detail, section="classes")
 
 
 @bp.post("/<number>/klassen/<class_id>/brieven")
 def class_letters(number: str, class_id: str):
-    found = _class_id(class_id)
+    found = _url_id(class_id)
     letters = admin().class_letters(g.actor_id, number, found, everyone=request.form.get("wie") == "iedereen")
     return _letters(letters, url_for("console.school_class", number=number, class_id=found))
 
@@ -210,3 +271,40 @@ def end_platform(number: str, client_id: str):
     flash(gettext("%(platform)s staat nu uit. De leerlingen en leerkrachten van je school kunnen zich er niet "
                   "meer aanmelden.", platform=done.name), "done")
     return redirect(url_for("console.platforms", number=number), 303)
+
+
+@bp.get("/<number>/mandaten")
+def mandates(number: str):
+    return _mandates_page(number)
+
+
+def _mandates_page(number: str, status: int = 200, refused: str | None = None):
+    text = request.args.get("q", "")[:100]
+    found = school_mandates().page(g.actor_id, number, text=text, page=_page_number(request.args.get("pagina", "1")))
+    return _page("beheer/mandates.html", number, status, found=found, q=text, query={"q": text} if text else {},
+                 section="mandates", refused=gettext(REFUSALS[refused]) if refused else None)
+
+
+@bp.post("/<number>/mandaten/<mandate_id>/<word>")
+def change_mandate(number: str, mandate_id: str, word: str):
+    """Approve, revoke or print a new letter: done (303 back to the list, or the letter), or refused (409)."""
+    if word not in MANDATE_CHANGES:
+        raise NotFound("no such action")
+    method, done = MANDATE_CHANGES[word]
+    found = _url_id(mandate_id)
+    try:
+        result = getattr(school_mandates(), method)(g.actor_id, number, found)
+    except Refused as exc:
+        return _mandates_page(number, 409, exc.reason)
+    back = url_for("console.mandates", number=number)
+    if done is None:
+        return _link_letter(result, back)
+    flash(gettext(done, name=result.person_name), "done")
+    return redirect(back, 303)
+
+
+def _link_letter(letter, back: str):
+    """A parent's link letter, shown once as a page to print: its code is never cached, in a URL, or stored."""
+    html = render_template("beheer/link_letter.html", letter=letter, back=back,
+                           link_url=f"{services().settings.issuer}/mijn/koppelen")
+    return make_response(html, 200)

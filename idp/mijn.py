@@ -56,6 +56,17 @@ EVENTS = {  # what happened to the person (done by them, by their school, or by 
     "consent_requested": N_("Je vroeg je ouder om toestemming voor %(platform)s."),
     "consent_refused": N_("Je ouder zei nee tegen %(platform)s."),
     "mandate_granted": N_("Iemand mag nu voor jou optreden (een mandaat)."),
+    "mandate_proposed": N_("Er werd een mandaat voorgesteld om voor jou op te treden."),
+    "mandate_accepted": N_("Een mandaat om voor jou op te treden werd aanvaard."),
+    "mandate_used": N_("Iemand meldde zich voor jou aan bij %(platform)s."),
+    "mandate_declined": N_("Een voorgesteld mandaat om voor jou op te treden werd geweigerd."),
+    "school_admin_mandate_registered": N_("Je school koppelde een ouder aan je leerID."),
+    "school_admin_mandate_accepted": N_("Je school keurde een mandaat goed om voor jou op te treden."),
+    "school_admin_mandate_revoked": N_("Je school trok een mandaat in om voor jou op te treden."),
+    "mandate_letter_issued": N_("Je school maakte een brief met een code voor je ouder."),
+    "backchannel_logout_sent": N_("%(platform)s kreeg bericht dat je afgemeld bent."),
+    "backchannel_logout_failed": N_("leerID kon %(platform)s niet meteen laten weten dat je afgemeld bent. Het "
+                                    "probeert het opnieuw."),
     "mandate_revoked": N_("Een mandaat om voor jou op te treden werd ingetrokken."),
 }
 FOR_OTHERS = {  # what the person did for someone else (%(name)s)
@@ -70,6 +81,11 @@ FOR_OTHERS = {  # what the person did for someone else (%(name)s)
     "consent_withdrawn": N_("Je trok voor %(name)s de toestemming voor %(platform)s in."),
     "roster_review_resolved": N_("Je zette %(name)s op de lijst van je school."),
     "consent_refused": N_("Je zei voor %(name)s nee tegen %(platform)s."),
+    "mandate_used": N_("Je meldde je voor %(name)s aan bij %(platform)s."),
+    "school_admin_mandate_registered": N_("Je koppelde een ouder aan %(name)s."),
+    "school_admin_mandate_accepted": N_("Je keurde een mandaat goed om voor %(name)s op te treden."),
+    "school_admin_mandate_revoked": N_("Je trok een mandaat in om voor %(name)s op te treden."),
+    "mandate_letter_issued": N_("Je maakte een brief met een code voor de ouder van %(name)s."),
 }
 SOMETHING = N_("Er gebeurde iets met je account (%(event)s).")
 SOMETHING_FOR = N_("Je deed iets voor %(name)s (%(event)s).")

@@ -164,6 +164,17 @@ class MyData:
         entries = tuple(self._entry(e, account_id, clients, names) for e in events[:PAGE_SIZE])
         return History(entries, page, len(events) > PAGE_SIZE)
 
+    def done_for_me(self, account_id: str) -> list[Entry]:
+        """The latest events someone else did in the person's name (PAGE_SIZE), newest first."""
+        query = (select(AuditEvent).where(AuditEvent.subject_id == account_id, AuditEvent.actor_id.is_not(None),
+                                          AuditEvent.actor_id != account_id)
+                 .order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE))
+        with self.db.read() as session:
+            events = list(session.scalars(query))
+            clients = _clients(session, (e.client_id for e in events))
+            names = _names(session, (e.actor_id for e in events))
+        return [self._entry(e, account_id, clients, names) for e in events]
+
     @staticmethod
     def _entry(event: AuditEvent, account_id: str, clients: dict, names: dict) -> Entry:
         client = clients.get(event.client_id)

@@ -41,7 +41,10 @@ class Refused(LeerIDError):
 
     REASONS = ("self", "elsewhere", "administrator", "not_ours", "last_admin", "not_staff", "disabled",
                "already_active", "already_disabled", "already_admin", "not_admin", "has_password",
-               "no_agreement", "agreement_too_long", "not_activated")
+               "no_agreement", "agreement_too_long", "not_activated",
+               # mandates (idp/school_mandates.py)
+               "not_pupil", "adult", "no_parent_given", "no_parent", "several_parents", "already_linked", "own_link",
+               "own_mandate", "not_waiting", "no_letter_needed", "ended", "other_school")
 
     def __init__(self, reason: str):
         super().__init__(f"refused: {reason}")
@@ -175,17 +178,7 @@ class SchoolAdministration:
                            session.get(Account, actor_id).name)
 
     def _administered(self, session: Session, actor_id: str, number: str) -> SchoolScope:
-        """This school as the actor sees it; NotFound unless they are an active administrator of it today."""
-        if not isinstance(number, str) or not SCHOOL_NUMBER.match(number):
-            raise NotFound("no such school")
-        today = self.clock()
-        actor = session.get(Account, actor_id) if isinstance(actor_id, str) else None
-        if actor is None or actor.disabled_at is not None:
-            raise NotFound("no such school")
-        school = next((s for s in administered_schools(session, actor_id, today) if s.number == number), None)
-        if school is None:
-            raise NotFound("no such school")
-        return SchoolScope(session, school, today)
+        return administered(session, actor_id, number, self.clock())
 
     # --- reading ---
 
@@ -391,6 +384,19 @@ class SchoolAdministration:
         if _shared(scope, person):
             raise Refused("administrator")
         return person
+
+
+def administered(session: Session, actor_id: str, number: str, today: date) -> SchoolScope:
+    """This school as the actor sees it; NotFound unless they are an active administrator of it today."""
+    if not isinstance(number, str) or not SCHOOL_NUMBER.match(number):
+        raise NotFound("no such school")
+    actor = session.get(Account, actor_id) if isinstance(actor_id, str) else None
+    if actor is None or actor.disabled_at is not None:
+        raise NotFound("no such school")
+    school = next((s for s in administered_schools(session, actor_id, today) if s.number == number), None)
+    if school is None:
+        raise NotFound("no such school")
+    return SchoolScope(session, school, today)
 
 
 def _shared(scope: SchoolScope, person: Account) -> bool:

@@ -16,13 +16,24 @@ from clients.activations import SchoolActivation
 from clients.models import Client
 from idp.accounts import Account
 from idp.audit import AuditEvent
-from idp.directory import Membership, School, SchoolClass, school_year
+from idp.directory import Membership, ParentEmail, School, SchoolClass, school_year
 from idp.errors import NotFound
 
 
 def current_on(day: date) -> ColumnElement[bool]:
     """SQL for: the membership is valid on `day`."""
     return and_(Membership.valid_from <= day, or_(Membership.valid_until.is_(None), Membership.valid_until >= day))
+
+
+def name_matches(search: str) -> list[ColumnElement[bool]]:
+    """SQL on Account for each of the first four words of `search`: found in the username, given or family name."""
+    conditions = []
+    for word in search.strip().lower().split()[:4]:
+        pattern = f"%{word.replace('%', '').replace('_', '')}%"
+        conditions.append(or_(func.lower(Account.username).like(pattern),
+                              func.lower(Account.given_name).like(pattern),
+                              func.lower(Account.family_name).like(pattern)))
+    return conditions
 
 
 # A platform a school may take on: one on a school agreement, never a school's own provisioning client.
@@ -66,13 +77,7 @@ class SchoolScope:
             members = members.where(Membership.role.in_((role,) if isinstance(role, str) else tuple(role)))
         if class_id is not None:
             members = members.where(Membership.class_id == class_id)
-        query = select(Account).where(Account.id.in_(members))
-        words = search.strip().lower().split()[:4]
-        for word in words:
-            pattern = f"%{word.replace('%', '').replace('_', '')}%"
-            query = query.where(or_(func.lower(Account.username).like(pattern),
-                                    func.lower(Account.given_name).like(pattern),
-                                    func.lower(Account.family_name).like(pattern)))
+        query = select(Account).where(Account.id.in_(members), *name_matches(search))
         total = self.session.scalar(select(func.count()).select_from(query.subquery()))
         page = query.order_by(Account.family_name, Account.given_name, Account.username).offset(offset).limit(limit)
         return list(self.session.scalars(page)), total or 0
@@ -121,6 +126,11 @@ class SchoolScope:
 
     def current_memberships(self, account: Account) -> list[Membership]:
         return [m for m in self.memberships(account) if m.current(self.today)]
+
+    def parent_emails(self, account: Account) -> list[str]:
+        """The parents' e-mail addresses this school's roster gives for the person: never another school's."""
+        return list(self.session.scalars(select(ParentEmail.email).where(
+            ParentEmail.account_id == account.id, ParentEmail.school_id == self.school.id).order_by(ParentEmail.email)))
 
     def elsewhere(self, account: Account) -> bool:
         """Whether the person is also a member of another school today (whose data this school never sees)."""

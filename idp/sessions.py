@@ -17,6 +17,7 @@ class SsoSession:
     amr: list[str]
     clients: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
+    acted_for: dict = field(default_factory=dict)  # client id -> the people this session acted for there
 
 
 class SessionStore:
@@ -49,10 +50,21 @@ class SessionStore:
             return None
         return session
 
-    def add_client(self, cookie: str, session: SsoSession, client_id: str) -> None:
+    def add_client(self, cookie: str, session: SsoSession, client_id: str, acted_for: str | None = None) -> None:
+        """The platform received tokens in this session (`acted_for`: about someone the person acts for)."""
+        others = session.acted_for.setdefault(client_id, []) if acted_for else []
+        if client_id in session.clients and (acted_for is None or acted_for in others):
+            return
         if client_id not in session.clients:
             session.clients.append(client_id)
-            self.store.put(self.KIND, cookie, asdict(session), self.ttl)
+        if acted_for:
+            others.append(acted_for)
+        self.store.put(self.KIND, cookie, asdict(session), self.ttl)
+
+    @staticmethod
+    def people_at(session: SsoSession, client_id: str) -> list[str]:
+        """Whose tokens the platform received in this session: the person's own, and those of whom they acted for."""
+        return [session.account_id, *session.acted_for.get(client_id, [])]
 
     def end_all(self, account_id: str) -> None:
         """Every SSO session of the person ends (e.g. after a password reset); a later login starts a new one."""

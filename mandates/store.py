@@ -8,6 +8,7 @@ immediate; rows are never deleted (history), and every change is audited.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -111,6 +112,19 @@ class MandateStore:
                 mandate.state = "active"
             audit.record(session, "mandate_accepted", actor_id=account_id, subject_id=mandate.represented_id,
                          detail={"mandate": mandate.id, "as": party, "state": mandate.state})
+            return self._held(session, mandate, date.today())
+
+    def decline(self, mandate_id: int, account_id: str) -> Held:
+        """The party `account_id` stands for says no: the proposed mandate never holds (revoked). Anyone else
+        changes nothing: NotFound, like a mandate that does not exist."""
+        with self.db.transaction() as session:
+            mandate = session.get(Mandate, mandate_id, with_for_update=True)
+            party = _side(mandate, account_id) if mandate is not None else None
+            if party is None or mandate.state != "proposed" or party not in (mandate.awaiting or ()):
+                raise NotFound(f"no mandate {mandate_id} waiting for you")
+            mandate.state, mandate.changed_at, mandate.changed_by = "revoked", utcnow(), account_id
+            audit.record(session, "mandate_declined", actor_id=account_id, subject_id=mandate.represented_id,
+                         detail={"mandate": mandate.id, "as": party, "to": mandate.actor_id, "type": mandate.type})
             return self._held(session, mandate, date.today())
 
     def waiting_for(self, account_id: str) -> list[Held]:
@@ -231,6 +245,18 @@ class MandateStore:
         """The mandate that lets `actor_id` do `action` for `represented_id` today, or None."""
         return next((h for h in self.holders(represented_id, action, kind) if h.mandate.actor_id == actor_id), None)
 
+    # --- for the school console and parents' link letters (idp/school_mandates.py, mandates/links.py) ---
+
+    def within(self, session) -> MandateStore:
+        """This store working inside the caller's open transaction: its steps commit or roll back with the
+        caller's other writes (a school's checks, a letter's code)."""
+        return MandateStore(_Joined(session))
+
+    @classmethod
+    def held(cls, session, mandate: Mandate, today: date) -> Held:
+        """The mandate as it stands on `today`, with both parties (read in the caller's session)."""
+        return cls._held(session, mandate, today)
+
     @staticmethod
     def _held(session, mandate: Mandate, today: date) -> Held:
         represented = session.get(Account, mandate.represented_id)
@@ -239,6 +265,18 @@ class MandateStore:
         if state == "active" and mandate.type == "school" and not _at_school(session, mandate, today):
             state = "expired"  # a school acts for its pupils and staff only while they belong to it
         return Held(mandate, represented, actor, state)
+
+
+class _Joined:
+    """A Database stand-in whose units of work are one open session: the caller's transaction."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def transaction(self):
+        return nullcontext(self.session)
+
+    read = transaction
 
 
 def _client_model():

@@ -164,3 +164,12 @@ def test_a_mandate_without_consent_cannot_consent(provider, school):
         refused = browser.callback(browser.submit(page, form_with_button(page, "act_as", child["username"]),
                                                   button=("act_as", child["username"])))
         assert refused.params.get("error") == "access_denied"
+
+
+
+def test_a_platform_can_take_no_logins_on_someones_behalf(provider, family):
+    _, parent, _ = family
+    own_only = provider.client("--no-delegation", "--scope", "profile")
+    with Browser(provider) as browser:
+        page = browser.login(browser.get(authorize_url(provider, own_only, scope="openid")), parent)
+        assert choices(page) == [] and browser.callback(page).params.get("code")

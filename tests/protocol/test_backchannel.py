@@ -157,3 +157,23 @@ def test_an_unreachable_platform_stays_queued_for_a_later_attempt(provider, brow
     assert job.attempts >= 1, "the worker tried it"
     assert due > time.time(), "and put it back for later"
     assert job.sid == verify_id_token(provider, login.id_token, platform["client_id"])["sid"]
+
+
+def test_logging_out_tells_the_platform_about_the_person_acted_for(provider, receiver, school):
+    from tests.protocol.helpers import Browser
+    from tests.protocol.test_acting import log_in_as
+
+    child, parent = provider.user(school=school), provider.user(role="parent")
+    provider.cli("mandates", "grant", "--from", child["username"], "--to", parent["username"], "--type", "parent")
+    platform, path = listening(provider, receiver, "--scope", "profile")
+    with Browser(provider) as browser:
+        claims, token = log_in_as(provider, browser, platform, parent, act_as=child["username"], scope="openid")
+        assert "act" in claims
+        assert logout(provider, browser, token["id_token"]).status_code == 200
+    subs = set()
+    for _ in range(20):  # the parent's own sub and the child's, each in a logout token of its own
+        subs = {logout_token(provider, posted, platform)["sub"] for posted in receiver.posted(path)}
+        if claims["sub"] in subs:
+            break
+        time.sleep(0.25)
+    assert claims["sub"] in subs, "the platform hears that the child's session there ended too"

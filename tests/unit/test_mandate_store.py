@@ -100,3 +100,46 @@ def _school_id(db, number: str) -> int:
 
     with db.read() as session:
         return AccountRepository(session).find_school(number).id
+
+
+def _events(db, name: str) -> list:
+    from idp.audit import AuditEvent
+
+    with db.read() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.event == name)))
+
+
+def test_the_party_a_proposal_waits_for_may_decline_it(db, people):
+    store = MandateStore(db)
+    held = store.propose("volwassene", "hulp", "assistant", proposed_by=people["volwassene"], actions=["login"])
+    declined = store.decline(held.mandate.id, people["hulp"])
+    assert declined.state == "revoked" and declined.mandate.changed_by == people["hulp"]
+    assert declined.mandate.changed_at is not None
+    assert store.waiting_for(people["hulp"]) == [] and store.represented_by(people["hulp"], "login") == []
+    [event] = _events(db, "mandate_declined")
+    assert (event.actor_id, event.subject_id) == (people["hulp"], people["volwassene"])
+    assert event.detail["mandate"] == held.mandate.id and event.detail["as"] == "actor"
+
+
+def test_the_represented_adult_may_decline_a_proposal_made_to_them(db, people):
+    store = MandateStore(db)
+    held = store.propose("volwassene", "hulp", "assistant", proposed_by=people["hulp"])
+    assert store.decline(held.mandate.id, people["volwassene"]).state == "revoked"
+    assert _events(db, "mandate_declined")[0].detail["as"] == "represented"
+
+
+def test_nobody_else_declines_and_nothing_changes(db, people):
+    store = MandateStore(db)
+    held = store.propose("volwassene", "hulp", "assistant", proposed_by=people["volwassene"])
+    active = store.grant("kind", "ouder", "parent")
+    attempts = ((held.mandate.id, people["oma"]),  # not a party
+                (held.mandate.id, people["volwassene"]),  # a party, but the proposal does not wait for them
+                (active.mandate.id, people["ouder"]),  # holds already: revoking is another thing
+                (999_999, people["hulp"]))  # no such mandate
+    for mandate_id, account_id in attempts:
+        with pytest.raises(NotFound):
+            store.decline(mandate_id, account_id)
+    assert store.accept(held.mandate.id, people["hulp"]).state == "active", "the proposal still waits"
+    assert store.in_force(active.mandate.id) and _events(db, "mandate_declined") == []
+    with pytest.raises(NotFound):
+        store.decline(held.mandate.id, people["hulp"])  # accepted: nothing left to decline
