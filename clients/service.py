@@ -27,6 +27,7 @@ from idp.school_scope import current_on
 SCOPES = ("openid", "profile", "email", "school", "age", "birthdate", "offline_access")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 PROVISIONING_SCOPE = "scim"  # only a school's provisioning client has it
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693, idp/token_exchange.py
 LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
@@ -49,6 +50,7 @@ class NewClient:
     grant_types: tuple[str, ...] = field(default=())
     vendor: str | None = None
     delegation: bool = True  # logins on someone's behalf under a mandate
+    token_exchange: bool = False  # delegated access tokens for its server, under the actor's mandates (RFC 8693)
     policy: Document | None = None  # the whole release policy; instead of attributes, basis and purpose
     sector_identifier_uri: str | None = None  # shares pairwise subjects with the vendor's other clients listed there
 
@@ -234,6 +236,12 @@ class ClientRegistry:
             grant_types.append("refresh_token")
         if method != "none":
             grant_types.append("client_credentials")
+        if new.token_exchange:
+            if method == "none":
+                raise InvalidClientMetadata("--token-exchange is for confidential clients only")
+            if not new.delegation:
+                raise InvalidClientMetadata("--token-exchange acts on someone's behalf: not with --no-delegation")
+            grant_types.append(TOKEN_EXCHANGE)
         secret = secrets.token_urlsafe(32) if method in ("client_secret_basic", "client_secret_post") else None
         sector = sector_identifier(check_uri(new.sector_identifier_uri, "sector identifier URI"), redirect_uris) \
             if new.sector_identifier_uri else None  # fetched after every other check

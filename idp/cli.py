@@ -168,6 +168,8 @@ def clients():
 @click.option("--id-token-alg", default="ES256", show_default=True)
 @click.option("--vendor", help="Who runs the platform, as people see it on the consent page.")
 @click.option("--no-delegation", is_flag=True, help="No logins on someone's behalf: no chooser at this platform.")
+@click.option("--token-exchange", is_flag=True, help="Its server may trade a person's access token for one on behalf "
+                                                     "of someone they hold a mandate for (RFC 8693).")
 @click.option("--policy", "policy_file", type=click.Path(path_type=Path, dir_okay=False),
               help="The release policy as JSON (instead of --attribute, --purpose and --basis).")
 @click.option("--sector-identifier-uri", help="A JSON array of the vendor's redirect URIs (OIDC Core §8.1): its host "
@@ -175,7 +177,7 @@ def clients():
 @json_option
 def clients_create(name, redirect_uris, public, scopes, attributes, purpose, basis, subject_type, post_logout,
                    backchannel_logout_uri, token_auth_method, jwks_uri, jwks_file, id_token_alg, vendor, policy_file,
-                   sector_identifier_uri, no_delegation, as_json):
+                   sector_identifier_uri, no_delegation, token_exchange, as_json):
     from clients.service import NewClient
     from idp.cli_policies import read_policy
 
@@ -185,12 +187,12 @@ def clients_create(name, redirect_uris, public, scopes, attributes, purpose, bas
         post_logout_redirect_uris=post_logout, backchannel_logout_uri=backchannel_logout_uri,
         token_auth_method=token_auth_method, jwks_uri=jwks_uri, jwks_file=jwks_file, id_token_alg=id_token_alg,
         vendor=vendor, policy=read_policy(policy_file) if policy_file else None, delegation=not no_delegation,
-        sector_identifier_uri=sector_identifier_uri,
+        sector_identifier_uri=sector_identifier_uri, token_exchange=token_exchange,
     ))
     client = registered.client
     result = {"client_id": client.client_id, "client_secret": registered.client_secret, "name": client.name,
               "redirect_uris": client.redirect_uris, "token_endpoint_auth_method": client.token_endpoint_auth_method,
-              "subject_type": client.subject_type}
+              "subject_type": client.subject_type, "grant_types": client.grant_types}
     emit(result, as_json, f"client {client.client_id}" + (f" secret {registered.client_secret}"
                                                           if registered.client_secret else ""))
 

@@ -9,7 +9,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, scope_to_list
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import request as flask_request
 
-from clients.service import ATTRIBUTES, SCOPES
+from clients.service import ATTRIBUTES, SCOPES, TOKEN_EXCHANGE
 from idp.crypto import random_token
 from idp.grants import (
     ALL_METHODS,
@@ -25,6 +25,7 @@ from idp.grants import (
     Revocation,
     UserInfo,
 )
+from idp.token_exchange import TokenExchangeGrant
 from idp.wiring import Container
 
 
@@ -87,6 +88,7 @@ class LeerIDServer(AuthorizationServer):
         self.register_grant(CodeGrant, [Pkce(required=True), OpenIDCodeExtension(container)])
         self.register_grant(RefreshGrant)
         self.register_grant(ClientCredentials)
+        self.register_grant(TokenExchangeGrant)
         self.register_client_auth_method("private_key_jwt", PrivateKeyJwt(container))
         protector = ResourceProtector()
         protector.register_token_validator(AccessTokenValidator(container))
@@ -140,7 +142,7 @@ def discovery(settings) -> dict:
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "userinfo_signing_alg_values_supported": [],

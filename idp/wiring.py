@@ -132,7 +132,11 @@ class Container:
     def mandates(self):
         from mandates.store import MandateStore
 
-        return MandateStore(self.db)
+        def end_delegated(mandate, platforms: list[str]) -> None:  # back-channel logout where it was used
+            for client_id in platforms:
+                self.backchannel.enqueue(client_id, mandate.represented_id)
+
+        return MandateStore(self.db, on_revoke=end_delegated)
 
     @cached_property
     def policies(self):

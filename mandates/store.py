@@ -8,6 +8,7 @@ immediate; rows are never deleted (history), and every change is audited.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp import audit
 from idp.accounts import Account, AccountRepository
+from idp.audit import AuditEvent
 from idp.db import Base, Database, UtcDateTime, utcnow
 from idp.directory import Membership, age_on
 from idp.errors import InvalidInput, NotFound
@@ -72,8 +74,9 @@ class Held:
 
 
 class MandateStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, on_revoke: Callable[[Mandate, list[str]], object] | None = None):
         self.db = db
+        self.on_revoke = on_revoke  # (mandate, platforms it was used at): their delegated sessions end
 
     def grant(self, represented: str, actor: str, kind: str, actions: list[str] | None = None,
               clients: list[str] | None = None, valid_from: date | None = None, valid_until: date | None = None,
@@ -201,6 +204,8 @@ class MandateStore:
                 mandate.state, mandate.changed_at, mandate.changed_by = "revoked", utcnow(), revoked_by
                 audit.record(session, "mandate_revoked", actor_id=revoked_by, subject_id=mandate.represented_id,
                              detail={"mandate": mandate.id, "to": mandate.actor_id, "type": mandate.type})
+                if self.on_revoke is not None:  # queued with the revocation: a failure refuses both
+                    self.on_revoke(mandate, used_at(session, mandate))
             return self._held(session, mandate, date.today())
 
     def list(self, account_id: str | None = None) -> list[Held]:
@@ -250,7 +255,7 @@ class MandateStore:
     def within(self, session) -> MandateStore:
         """This store working inside the caller's open transaction: its steps commit or roll back with the
         caller's other writes (a school's checks, a letter's code)."""
-        return MandateStore(_Joined(session))
+        return MandateStore(_Joined(session), self.on_revoke)
 
     @classmethod
     def held(cls, session, mandate: Mandate, today: date) -> Held:
@@ -307,3 +312,11 @@ def _member(session, account_id: str, school_id: int | None, today: date) -> boo
     return school_id is not None and session.scalar(select(Membership.id).where(
         Membership.account_id == account_id, Membership.school_id == school_id, current_on(today)).limit(1)) \
         is not None
+
+
+def used_at(session, mandate: Mandate) -> list[str]:
+    """The platforms where the actor logged in for the represented person, or exchanged a token for them."""
+    query = select(AuditEvent.client_id).where(
+        AuditEvent.event.in_(("mandate_used", "token_exchanged")), AuditEvent.actor_id == mandate.actor_id,
+        AuditEvent.subject_id == mandate.represented_id, AuditEvent.client_id.is_not(None)).distinct()
+    return list(session.scalars(query)) if mandate.actor_id else []

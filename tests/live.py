@@ -138,6 +138,19 @@ class LiveProvider:
         """`leerid ARGS --json`, parsed."""
         return json.loads(self.run(*args, "--json").stdout)
 
+    def audit_records(self) -> int:
+        """The audit log's records after `leerid audit verify` passed, not counting the back-channel logout
+        deliveries that the provider's worker records in the background at moments of its own."""
+        result = self.cli("audit", "verify")
+        assert result["ok"], result
+        engine = create_engine(self.env["LEERID_DATABASE_URL"])
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text(
+                    "SELECT count(*) FROM audit_events WHERE event NOT LIKE 'backchannel_logout_%'")).scalar_one()
+        finally:
+            engine.dispose()
+
     def start(self) -> "LiveProvider":
         self.run("db", "upgrade")
         out = open(self.log, "ab")

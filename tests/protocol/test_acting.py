@@ -173,3 +173,22 @@ def test_a_platform_can_take_no_logins_on_someones_behalf(provider, family):
     with Browser(provider) as browser:
         page = browser.login(browser.get(authorize_url(provider, own_only, scope="openid")), parent)
         assert choices(page) == [] and browser.callback(page).params.get("code")
+
+
+def test_a_mandate_that_ends_stops_its_tokens(provider, portal, family):
+    from idp.db import Database
+    from mandates.store import Mandate
+
+    child, parent, mandate = family
+    with Browser(provider) as browser:
+        _, token = log_in_as(provider, browser, portal, parent, act_as=child["username"])
+    db = Database(provider.env["LEERID_DATABASE_URL"])
+    try:
+        with db.transaction() as session:  # its last day was yesterday
+            session.get(Mandate, int(mandate)).valid_until = date.today() - timedelta(days=1)
+    finally:
+        db.engine.dispose()
+    assert userinfo(provider, token["access_token"]).status_code == 401
+    refused = refresh(provider, portal, token["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert provider.cli("mandates", "list", "--username", child["username"])["mandates"][0]["state"] == "expired"

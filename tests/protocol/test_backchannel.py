@@ -177,3 +177,19 @@ def test_logging_out_tells_the_platform_about_the_person_acted_for(provider, rec
             break
         time.sleep(0.25)
     assert claims["sub"] in subs, "the platform hears that the child's session there ended too"
+
+
+def test_revoking_a_mandate_logs_the_child_out_where_the_parent_acted(provider, receiver, school):
+    from tests.protocol.helpers import Browser
+    from tests.protocol.test_acting import log_in_as
+
+    child, parent = provider.user(school=school), provider.user(role="parent")
+    mandate = provider.cli("mandates", "grant", "--from", child["username"], "--to", parent["username"],
+                           "--type", "parent")
+    platform, path = listening(provider, receiver, "--scope", "profile")
+    with Browser(provider) as browser:
+        claims, _ = log_in_as(provider, browser, platform, parent, act_as=child["username"], scope="openid")
+    provider.cli("mandates", "revoke", str(mandate["id"]))
+    [posted] = receiver.wait_for_posts(path)
+    ended = logout_token(provider, posted, platform)
+    assert ended["sub"] == claims["sub"] and "sid" not in ended, "every delegated session for the child there"

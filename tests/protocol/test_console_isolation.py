@@ -73,9 +73,7 @@ def show(provider, username: str) -> dict:
 
 
 def audit_records(provider) -> int:
-    result = provider.cli("audit", "verify")
-    assert result["ok"], result
-    return result["records"]
+    return provider.audit_records()
 
 
 def sign_in(provider, person: Person) -> Browser:

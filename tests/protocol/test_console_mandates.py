@@ -96,9 +96,7 @@ def states(provider, someone: dict) -> dict[int, str]:
 
 
 def audit_records(provider) -> int:
-    result = provider.cli("audit", "verify")
-    assert result["ok"], result
-    return result["records"]
+    return provider.audit_records()
 
 
 def link(provider, parent: dict, code: str):
