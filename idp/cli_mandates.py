@@ -56,3 +56,12 @@ def mandates_list(username, as_json):
     account_id = container().accounts.show(username).id if username else None
     found = [mandate_summary(h) for h in container().mandates.list(account_id)]
     emit({"mandates": found}, as_json, "\n".join(_line(s) for s in found) or "no mandates")
+
+
+@mandates.command("sweep")
+@click.option("--as-of", help="The day to judge by (YYYY-MM-DD, default today).")
+@json_option
+def mandates_sweep(as_of, as_json):
+    """Run daily: mandates whose time is over are marked expired, and platforms where they were used are told."""
+    ended = [mandate_summary(h) for h in container().mandates.sweep(parse_date(as_of, "--as-of"))]
+    emit({"expired": ended}, as_json, "\n".join(_line(s) for s in ended) or "no mandate ended")

@@ -208,6 +208,25 @@ class MandateStore:
                     self.on_revoke(mandate, used_at(session, mandate))
             return self._held(session, mandate, date.today())
 
+    def sweep(self, today: date | None = None) -> list[Held]:
+        """Mandates whose time is over (last day passed, or the child turned 18, or a school mandate whose
+        person left the school) are marked expired, audited, and the platforms where they were used hear that
+        those delegated sessions ended (`on_revoke`). Delegated tokens stop at the end already; run this daily."""
+        today = today or date.today()
+        ended = []
+        with self.db.transaction() as session:
+            for mandate in session.scalars(select(Mandate).where(Mandate.state == "active").with_for_update()):
+                held = self._held(session, mandate, today)
+                if held.state != "expired":
+                    continue
+                mandate.state, mandate.changed_at = "expired", utcnow()
+                audit.record(session, "mandate_expired", subject_id=mandate.represented_id,
+                             detail={"mandate": mandate.id, "to": mandate.actor_id, "type": mandate.type})
+                if self.on_revoke is not None:
+                    self.on_revoke(mandate, used_at(session, mandate))
+                ended.append(held)
+        return ended
+
     def list(self, account_id: str | None = None) -> list[Held]:
         """Every mandate (or those in which the account is either party), newest first."""
         query = select(Mandate).order_by(Mandate.id.desc())

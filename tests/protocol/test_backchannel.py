@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
@@ -193,3 +194,28 @@ def test_revoking_a_mandate_logs_the_child_out_where_the_parent_acted(provider, 
     [posted] = receiver.wait_for_posts(path)
     ended = logout_token(provider, posted, platform)
     assert ended["sub"] == claims["sub"] and "sid" not in ended, "every delegated session for the child there"
+
+
+def test_a_mandate_that_ended_is_swept_and_the_platform_told(provider, receiver, school):
+    from idp.db import Database
+    from mandates.store import Mandate
+    from tests.protocol.helpers import Browser
+    from tests.protocol.test_acting import log_in_as
+
+    child, parent = provider.user(school=school), provider.user(role="parent")
+    mandate = provider.cli("mandates", "grant", "--from", child["username"], "--to", parent["username"],
+                           "--type", "parent")
+    platform, path = listening(provider, receiver, "--scope", "profile")
+    with Browser(provider) as browser:
+        claims, _ = log_in_as(provider, browser, platform, parent, act_as=child["username"], scope="openid")
+    db = Database(provider.env["LEERID_DATABASE_URL"])
+    try:
+        with db.transaction() as session:
+            session.get(Mandate, mandate["id"]).valid_until = date.today() - timedelta(days=1)
+    finally:
+        db.engine.dispose()
+    swept = provider.cli("mandates", "sweep")["expired"]
+    assert mandate["id"] in [m["id"] for m in swept]
+    [posted] = receiver.wait_for_posts(path)
+    assert logout_token(provider, posted, platform)["sub"] == claims["sub"]
+    assert mandate["id"] not in [m["id"] for m in provider.cli("mandates", "sweep")["expired"]], "once"

@@ -175,8 +175,10 @@ def test_at_thirteen_the_parents_consent_becomes_the_pupils_own(provider, readin
         login = sign_in(provider, browser, reading_app, child, scope=SCOPE, consent=None)
         claims = verify_id_token(provider, login.id_token, reading_app["client_id"], nonce=login.nonce)
         assert claims["age_band"] == "13_to_17", "still valid, without asking again"
-        apps = text_of(browser.get(f"{provider.issuer}/mijn/apps"))
-        assert reading_app["name"] in apps
+        apps = browser.get(f"{provider.issuer}/mijn/apps")
+        assert reading_app["name"] in text_of(apps)
+        withdraw = [f for f in parse_forms(apps.text) if f.action.endswith(f"/{reading_app['client_id']}/intrekken")]
+        assert len(withdraw) == 1, "the consent the parent gave is the pupil's own to withdraw now"
 
 
 def test_a_mandate_for_one_platform_decides_for_that_platform_only(provider, reading_app, school):

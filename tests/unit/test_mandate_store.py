@@ -143,3 +143,15 @@ def test_nobody_else_declines_and_nothing_changes(db, people):
     assert store.in_force(active.mandate.id) and _events(db, "mandate_declined") == []
     with pytest.raises(NotFound):
         store.decline(held.mandate.id, people["hulp"])  # accepted: nothing left to decline
+
+
+def test_the_sweep_marks_ended_mandates_expired_once_and_tells_where_they_were_used(db, people):
+    told = []
+    store = MandateStore(db, on_revoke=lambda mandate, platforms: told.append((mandate.id, platforms)))
+    ending = store.grant("kind", "ouder", "parent", valid_until=TODAY)
+    lasting = store.grant("kind", "oma", "parent")
+    assert store.sweep(TODAY) == []
+    swept = store.sweep(TODAY + timedelta(days=1))
+    assert [h.mandate.id for h in swept] == [ending.mandate.id] and told == [(ending.mandate.id, [])]
+    assert store.sweep(TODAY + timedelta(days=1)) == []
+    assert store.in_force(lasting.mandate.id)
