@@ -31,7 +31,10 @@ ACCOUNTS = (
                role="teacher", school=SCHOOL_NUMBER, email="an.jacobs@regenboog.example"),
     NewAccount(username="els.wouters", password="regenboog-beheer-els", given_name="Els", family_name="Wouters",
                role="staff", school=SCHOOL_NUMBER, email="els.wouters@regenboog.example", school_admin=True),
+    NewAccount(username="an.peeters", password="regenboog-mama-an", given_name="An", family_name="Peeters",
+               role="parent", email="an.peeters@thuis.example"),
 )
+PARENT_OF = ("lotte.peeters", "an.peeters")  # a parent mandate: An may act for Lotte (the chooser shows it)
 ATTRIBUTES = ("given_name", "family_name", "name", "preferred_username")
 
 
@@ -65,6 +68,7 @@ def load(container: Container, base_urls: dict[str, str], state_path: Path) -> d
     ensure_school(container)
     for new in ACCOUNTS:
         ensure_account(container, new)
+    ensure_mandate(container, *PARENT_OF)
     saved = read_state(state_path)
     clients = {slug: ensure_client(container, slug, url.rstrip("/"), saved.get(slug))
                for slug, url in base_urls.items()}
@@ -86,6 +90,15 @@ def ensure_account(container: Container, new: NewAccount) -> None:
         if AccountRepository(session).find_by_username(new.username):
             return
     container.accounts.create_account(new)
+
+
+def ensure_mandate(container: Container, child: str, parent: str) -> None:
+    """The parent mandate, registered as the operator would (`leerid mandates grant`), once."""
+    with container.db.read() as session:
+        ids = {a: AccountRepository(session).find_by_username(a).id for a in (child, parent)}
+    held = container.mandates.list(ids[child])
+    if not any(h.mandate.actor_id == ids[parent] and h.state == "active" for h in held):
+        container.mandates.grant(child, parent, "parent")
 
 
 def ensure_client(container: Container, slug: str, base_url: str, saved: dict | None) -> DemoClient:

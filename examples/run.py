@@ -20,7 +20,7 @@ from examples.processes import DemoError, Servers, port_free
 
 DEFAULT_PORTS = (5000, 5001, 5002)
 ROLE_WORDS = {"pupil": "leerling / pupil", "teacher": "leerkracht / teacher",
-              "staff": "schoolbeheerder / admin"}
+              "staff": "schoolbeheerder / admin", "parent": "ouder van Lotte / parent"}
 
 
 def demo_ports(environ=None) -> tuple[int, int, int]:
@@ -110,6 +110,7 @@ def summary(issuer: str, clients: dict[str, DemoClient], log_dir: str, as_json: 
              f"  {'leerID':<{width}}  {issuer}  (issuer: {issuer}/.well-known/openid-configuration)"]
     lines += [f"  {PLATFORMS[slug].name:<{width}}  {c.base_url}/" for slug, c in clients.items()]
     lines += [f"  {'Schoolbeheer':<{width}}  {issuer}/beheer  (school console)"]
+    lines += [f"  {'Mijn leerID':<{width}}  {issuer}/mijn  (my data, apps, mandates)"]
     lines += ["", f"Demo-aanmeldingen / demo logins ({SCHOOL_NAME}, {SCHOOL_NUMBER}):"]
     lines += [f"  {ROLE_WORDS.get(a['role'], a['role']):<25}{a['username']:<16}wachtwoord / password: {a['password']}"
               for a in logins()]
