@@ -22,7 +22,7 @@ from requests import RequestException
 from examples.platforms import Platform
 
 SCOPE = "openid profile"
-SHOWN_CLAIMS = ("sub", "acr", "amr", "auth_time")
+SHOWN_CLAIMS = ("sub", "acr", "amr", "auth_time", "act")
 NAME_CLAIMS = ("name", "given_name", "family_name")
 AMR_WORDS = {"pwd": "wachtwoord", "otp": "code uit een app", "hwk": "toegangssleutel", "badge": "QR-badge"}
 
