@@ -15,7 +15,7 @@ from flask import make_response, redirect, render_template, request, session, ur
 from idp.accounts import AccountRepository
 from idp.claims import releasable
 from idp.crypto import random_token
-from idp.directory import age_on
+from idp.directory import below_consent_age
 from idp.interactions import Interaction
 from idp.sessions import SsoSession
 from idp.tokens import AuthContext
@@ -173,11 +173,12 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     if acting is not None:  # RFC 8693 §4.1: who really acts, under which mandate
         context.actor_id = sso.account_id
         context.act = {"sub": container.subjects.for_client(client, sso.account_id), "mandate": acting.mandate.id}
-        container.audit.record("mandate_used", actor_id=sso.account_id, subject_id=subject,
-                               client_id=client.client_id, detail={"mandate": acting.mandate.id})
     nonce = params.get("nonce")
     if nonce and not container.codes.remember_nonce(client.client_id, nonce, container.settings.interaction_ttl):
         return respond.error("invalid_request", "nonce was used before")
+    if acting is not None:
+        container.audit.record("mandate_used", actor_id=sso.account_id, subject_id=subject,
+                               client_id=client.client_id, detail={"mandate": acting.mandate.id})
     remember_consent(interaction, sso, client, asked, subject)
     grant.request.user = context
     code = grant.generate_authorization_code()
@@ -261,10 +262,7 @@ def is_young(account_id: str) -> bool:
         account = AccountRepository(session).find(account_id)
         if account is None:
             return False
-        role, birthdate = account.role, account.birthdate
-    if birthdate is None:
-        return role == "pupil"
-    return age_on(birthdate, date.today()) < container.settings.consent_age
+        return below_consent_age(account.role, account.birthdate, date.today(), container.settings.consent_age)
 
 
 def responder(params: dict, client) -> Responder:

@@ -112,7 +112,7 @@ def mandate_state(row) -> str:
     if row.state == "proposed" and row.awaiting:
         parties = {"actor": gettext("de ouder") if row.type == "parent" else gettext("de vertrouwenspersoon"),
                    "represented": row.person_name, "school": gettext("de school")}
-        return gettext("wacht op %(who)s", who=", ".join(parties[p] for p in row.awaiting))
+        return gettext("wacht op %(who)s", who=", ".join(parties[p.split(":")[0]] for p in row.awaiting))
     if row.state == "proposed":
         return gettext("begint op %(date)s", date=row.valid_from.strftime("%d/%m/%Y"))
     return {"active": gettext("actief"), "expired": gettext("afgelopen"),

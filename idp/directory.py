@@ -24,6 +24,11 @@ def age_on(birthdate: date, today: date) -> int:
     return today.year - birthdate.year - ((today.month, today.day) < (birthdate.month, birthdate.day))
 
 
+def below_consent_age(role: str, birthdate: date | None, today: date, consent_age: int) -> bool:
+    """Too young to consent alone; a pupil whose birthdate leerID does not know counts as young."""
+    return role == "pupil" if birthdate is None else age_on(birthdate, today) < consent_age
+
+
 def school_year(on: date) -> int:
     """The school year `on` falls in, named by the year it starts (1 September – 31 August)."""
     return on.year if on.month >= 9 else on.year - 1

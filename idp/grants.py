@@ -74,8 +74,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         """The code's person, if still active; the account is kept on the request for the ID token's claims."""
-        context = authorization_code.context
-        self.request.account = _active_account(_container(self), context.account_id)
+        context, container = authorization_code.context, _container(self)
+        if context.act and not container.mandates.in_force(context.act.get("mandate")):
+            return None  # the mandate ended between the code and its redemption
+        self.request.account = _active_account(container, context.account_id)
         return context if self.request.account else None
 
 
@@ -251,7 +253,8 @@ class Introspection(HintIsOnlyAHint, IntrospectionEndpoint):
         claims = release(account, scope, client.attributes, None, container.consents.released_to(client, account_id),
                          target="introspection")
         if claims:
-            record_release(container, account_id, client, claims, "introspection", scope)
+            record_release(container, account_id, client, claims, "introspection", scope,
+                           container.tokens.actor_for(token.claims))
         return claims
 
 
@@ -305,7 +308,8 @@ class UserInfo(UserInfoEndpoint):
             claims = release(account, token.scope, client.attributes, asked,
                              container.consents.released_to(client, account_id), target="userinfo")
         if claims:
-            record_release(container, account_id, client, claims, "userinfo", token.scope)
+            record_release(container, account_id, client, claims, "userinfo", token.scope,
+                           container.tokens.actor_for(context))
         delegated = {"act": context["act"]} if "act" in context else {}  # who really acts (RFC 8693 §4.1)
         headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
         return 200, dict(claims, sub=context["sub"], **delegated), headers

@@ -122,6 +122,7 @@ def choose(interaction: Interaction):
     if interaction.step != "chooser" or sso is None or not act_as or len(act_as) > 64:
         return error_page("bad_request", 400)
     interaction.act_as, interaction.act_account = act_as, sso.account_id
+    interaction.consent = None  # a consent decision counts only for the person chosen now
     container.interactions.save(interaction)
     return _resume(interaction)
 

@@ -64,7 +64,7 @@ class MandateRow:
 
     @property
     def may_print(self) -> bool:
-        return self.type == "parent" and self.state == "proposed" and "actor" in self.awaiting
+        return self.type == "parent" and self.state == "proposed" and "actor:code" in self.awaiting
 
 
 @dataclass(frozen=True)

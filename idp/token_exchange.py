@@ -24,6 +24,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Iterable
+from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
 from authlib.oauth2 import OAuth2Error
@@ -36,6 +37,7 @@ from authlib.oauth2.rfc6749 import (
 )
 
 from clients.service import TOKEN_EXCHANGE
+from idp.directory import below_consent_age
 from idp.grants import CONFIDENTIAL_METHODS, _active_account
 from idp.tokens import AuthContext
 
@@ -157,6 +159,17 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         held = container.mandates.represented_by(actor_id, "login", client.client_id)
         found = matching(sub, ((container.subjects.for_client(client, h.represented.id), h) for h in held))
         if found is None or _active_account(container, found.represented.id) is None \
-                or not container.clients.covers(client, found.represented.id):
+                or not container.clients.covers(client, found.represented.id) or not consented(container, client, found):
             raise InvalidGrantError(NO_MANDATE)
         return found
+
+
+def consented(container, client, held: Held) -> bool:
+    """A `consent`-basis platform serves the person only under their consent for its current policy (a young
+    pupil's counts only when someone else, a parent, gave it), as at the login."""
+    if client.basis != "consent":
+        return True
+    person = held.represented
+    consent = container.consents.current(person.id, client.client_id, client.policy_version)
+    young = below_consent_age(person.role, person.birthdate, date.today(), container.settings.consent_age)
+    return consent is not None and (consent.given_by != person.id or not young)

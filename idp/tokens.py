@@ -27,7 +27,7 @@ class ScopeNotGranted(LeerIDError):
 
 # Claims that describe the token itself; attribute claims never overwrite them (SECURITY.md).
 PROTOCOL_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "act", "azp", "auth_time", "acr",
-                             "amr", "sid", "at_hash", "jti", "client_id", "scope", "gid", "ctx",
+                             "amr", "sid", "at_hash", "jti", "client_id", "scope", "gid", "ctx", "actx",
                              "userinfo_claims"})
 
 
@@ -148,6 +148,7 @@ class TokenService:
                 claims["sid"] = context.sid
             if context.act:
                 claims["act"] = context.act
+                claims["actx"] = self.vault.encrypt(context.actor_id.encode(), "access-token-actor")
             asked = requested(context.claims, "userinfo")
             if asked:  # the `claims` parameter's userinfo member, for the UserInfo endpoint (OIDC Core §5.5)
                 claims["userinfo_claims"] = sorted(asked)
@@ -189,6 +190,13 @@ class TokenService:
         if "act" in claims and not self.delegation_holds(claims["act"]):
             return None  # the mandate it was issued under was revoked or ended
         return claims
+
+    def actor_for(self, claims: dict) -> str | None:
+        """Who really acts behind a delegated access token (sealed in it, like the account); None otherwise."""
+        try:
+            return self.vault.decrypt(claims["actx"], "access-token-actor").decode()
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def account_for(self, claims: dict) -> str | None:
         """The account behind an access token: sealed inside it, so that no platform learns the internal id."""
@@ -268,11 +276,14 @@ class TokenService:
             row = session.get(RefreshToken, sha256_hex(raw))
         if row is None:
             return None
-        live = row.used_at is None and row.expires_at > utcnow() and not self.is_revoked(row.grant_id)
         context = row.context
+        live = row.used_at is None and row.expires_at > utcnow() and not self.is_revoked(row.grant_id) \
+            and (not context.get("act") or self.delegation_holds(context["act"]))
         claims = {"sub": context["sub"], "scope": row.scope, "client_id": row.client_id, "iss": self.issuer,
                   "exp": int(row.expires_at.timestamp()), "iat": int(row.issued_at.timestamp()),
                   "auth_time": context["auth_time"]}
+        if context.get("act"):
+            claims["act"] = context["act"]
         return TokenInfo("refresh_token", row.client_id, row.grant_id, claims, active=live)
 
     # --- grants ---

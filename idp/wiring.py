@@ -1,6 +1,7 @@
 """Container: the one place where settings become engine, Redis, repositories and services."""
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 
 from clients.consents import ConsentStore
@@ -14,11 +15,14 @@ from idp.codes import CodeStore
 from idp.crypto import Passwords, Vault
 from idp.db import Database
 from idp.ephemeral import RedisStore, connect
+from idp.errors import StoreUnavailable
 from idp.interactions import InteractionStore
 from idp.keys import KeyRing
 from idp.login import LoginService
 from idp.sessions import SessionStore
 from idp.tokens import TokenService
+
+log = logging.getLogger("leerid")
 
 
 class Container:
@@ -133,8 +137,11 @@ class Container:
         from mandates.store import MandateStore
 
         def end_delegated(mandate, platforms: list[str]) -> None:  # back-channel logout where it was used
-            for client_id in platforms:
-                self.backchannel.enqueue(client_id, mandate.represented_id)
+            try:
+                for client_id in platforms:
+                    self.backchannel.enqueue(client_id, mandate.represented_id)
+            except StoreUnavailable:  # the revocation holds regardless: its tokens stop by the database
+                log.warning("back-channel logouts for mandate %s not queued: Redis unavailable", mandate.id)
 
         return MandateStore(self.db, on_revoke=end_delegated)
 

@@ -65,6 +65,6 @@ class MandateLinks:
             if spent != 1:
                 raise InvalidLinkCode("this link code is not valid (any more)")
             try:
-                return self.mandates.within(session).accept(mandate.id, account_id)
+                return self.mandates.within(session).accept(mandate.id, account_id, with_code=True)
             except NotFound as exc:  # revoked meanwhile, or no longer waiting for the parent
                 raise InvalidLinkCode("this link code is not valid (any more)") from exc

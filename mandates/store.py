@@ -95,18 +95,21 @@ class MandateStore:
             accounts = AccountRepository(session)
             who, by = accounts.find_by_username(represented or ""), accounts.find_by_username(actor or "")
             parties = {"actor": by.id if by else None, "represented": who.id if who else None}
-        awaiting = [party for party, needed in (
-            ("actor", parties["actor"] != proposed_by),
+        awaiting = [party for party, needed in (  # a parent the school registered accepts with the letter's code
+            ("actor:code" if by_school else "actor", parties["actor"] != proposed_by),
             ("represented", kind == "assistant" and parties["represented"] != proposed_by),
             ("school", kind == "parent" and not by_school)) if needed]
         return self._make(represented, actor, kind, actions, clients, valid_from, valid_until, proposed_by, awaiting)
 
-    def accept(self, mandate_id: int, account_id: str, for_school: int | None = None) -> Held:
+    def accept(self, mandate_id: int, account_id: str, for_school: int | None = None, with_code: bool = False) -> Held:
         """The party `account_id` stands for (or its school, `for_school`) accepts; the mandate holds once all
-        have. Anyone else changes nothing: NotFound, like a mandate that does not exist."""
+        have. A parent the school registered accepts only with the letter's code (`with_code`, MandateLinks).
+        Anyone else changes nothing: NotFound, like a mandate that does not exist."""
         with self.db.transaction() as session:
-            mandate = session.get(Mandate, mandate_id, with_for_update=True)
+            mandate = session.get(Mandate, mandate_id, with_for_update=True, populate_existing=True)
             party = _party(session, mandate, account_id, for_school) if mandate is not None else None
+            if party == "actor" and with_code:
+                party = "actor:code"
             if party is None or mandate.state != "proposed" or party not in (mandate.awaiting or ()):
                 raise NotFound(f"no mandate {mandate_id} waiting for you")
             mandate.awaiting = [p for p in mandate.awaiting if p != party]
@@ -121,7 +124,7 @@ class MandateStore:
         """The party `account_id` stands for says no: the proposed mandate never holds (revoked). Anyone else
         changes nothing: NotFound, like a mandate that does not exist."""
         with self.db.transaction() as session:
-            mandate = session.get(Mandate, mandate_id, with_for_update=True)
+            mandate = session.get(Mandate, mandate_id, with_for_update=True, populate_existing=True)
             party = _side(mandate, account_id) if mandate is not None else None
             if party is None or mandate.state != "proposed" or party not in (mandate.awaiting or ()):
                 raise NotFound(f"no mandate {mandate_id} waiting for you")
@@ -137,7 +140,7 @@ class MandateStore:
         today = date.today()
         with self.db.read() as session:
             found = [self._held(session, m, today) for m in session.scalars(query)]
-        return [h for h in found if _side(h.mandate, account_id) in (h.mandate.awaiting or ())]
+        return [h for h in found if _side(h.mandate, account_id) in (h.mandate.awaiting or ())]  # not actor:code
 
     def _make(self, represented: str, actor: str, kind: str, actions, clients, valid_from, valid_until,
               created_by: str | None, awaiting) -> Held:
@@ -159,8 +162,12 @@ class MandateStore:
             if by is not None and who.id == by.id:
                 raise InvalidInput("nobody holds a mandate for themselves")
             adult = who.birthdate is None or age_on(who.birthdate, today) >= ADULT
-            if kind == "parent" and who.birthdate and adult:
+            if kind == "parent" and who.birthdate is None:
+                raise InvalidInput(f"{who.username} has no birthdate: a parent mandate ends at 18 and needs it")
+            if kind == "parent" and adult:
                 raise InvalidInput(f"{who.username} is an adult: a parent mandate is for a minor")
+            if kind == "assistant" and by is not None and not _adult(by, today):
+                raise InvalidInput(f"{by.username} cannot be an assistant: an assistant is an adult")
             if kind == "assistant" and not adult:
                 raise InvalidInput(f"{who.username} is a minor: an assistant is chosen by an adult")
             if clients and (missing := [c for c in clients if session.get(_client_model(), c) is None]):
@@ -197,7 +204,7 @@ class MandateStore:
     def revoke(self, mandate_id: int, revoked_by: str | None = None) -> Held:
         """Ends the mandate at once; revoking one that ended already changes nothing."""
         with self.db.transaction() as session:
-            mandate = session.get(Mandate, mandate_id, with_for_update=True)
+            mandate = session.get(Mandate, mandate_id, with_for_update=True, populate_existing=True)
             if mandate is None:
                 raise NotFound(f"no mandate {mandate_id}")
             if mandate.state != "revoked":
@@ -213,11 +220,16 @@ class MandateStore:
         person left the school) are marked expired, audited, and the platforms where they were used hear that
         those delegated sessions ended (`on_revoke`). Delegated tokens stop at the end already; run this daily."""
         today = today or date.today()
+        candidates = select(Mandate.id).where(Mandate.state == "active", or_(  # those that can have ended
+            Mandate.valid_until < today, Mandate.type.in_(("parent", "school"))))
+        with self.db.read() as session:
+            ids = list(session.scalars(candidates))
         ended = []
-        with self.db.transaction() as session:
-            for mandate in session.scalars(select(Mandate).where(Mandate.state == "active").with_for_update()):
+        for mandate_id in ids:  # one short transaction each: revocations and logins never wait on the sweep
+            with self.db.transaction() as session:
+                mandate = session.get(Mandate, mandate_id, with_for_update=True, populate_existing=True)
                 held = self._held(session, mandate, today)
-                if held.state != "expired":
+                if mandate.state != "active" or held.state != "expired":
                     continue
                 mandate.state, mandate.changed_at = "expired", utcnow()
                 audit.record(session, "mandate_expired", subject_id=mandate.represented_id,
@@ -243,7 +255,8 @@ class MandateStore:
         query = select(Mandate).where(Mandate.actor_id == actor_id, Mandate.state == "active")
         with self.db.read() as session:
             held = [self._held(session, m, today) for m in session.scalars(query)]
-        return [h for h in held if h.state == "active" and h.mandate.allows(action, client_id)]
+        return [h for h in held if h.state == "active" and h.mandate.allows(action, client_id)
+                and h.represented.disabled_at is None]
 
     def holders(self, represented_id: str, action: str, kind: str | None = None,
                 today: date | None = None) -> list[Held]:
@@ -263,7 +276,8 @@ class MandateStore:
             mandate = session.get(Mandate, mandate_id)
             if mandate is None:
                 return False
-            return self._held(session, mandate, today or date.today()).state == "active"
+            held = self._held(session, mandate, today or date.today())
+            return held.state == "active" and (held.actor is None or held.actor.disabled_at is None)
 
     def may(self, actor_id: str, represented_id: str, action: str, kind: str | None = None) -> Held | None:
         """The mandate that lets `actor_id` do `action` for `represented_id` today, or None."""
@@ -339,3 +353,10 @@ def used_at(session, mandate: Mandate) -> list[str]:
         AuditEvent.event.in_(("mandate_used", "token_exchanged")), AuditEvent.actor_id == mandate.actor_id,
         AuditEvent.subject_id == mandate.represented_id, AuditEvent.client_id.is_not(None)).distinct()
     return list(session.scalars(query)) if mandate.actor_id else []
+
+
+def _adult(account: Account, today: date) -> bool:
+    """18 or older; without a birthdate, anyone but a pupil."""
+    if account.birthdate is None:
+        return account.role != "pupil"
+    return age_on(account.birthdate, today) >= ADULT

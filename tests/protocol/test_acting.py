@@ -192,3 +192,37 @@ def test_a_mandate_that_ends_stops_its_tokens(provider, portal, family):
     refused = refresh(provider, portal, token["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert provider.cli("mandates", "list", "--username", child["username"])["mandates"][0]["state"] == "expired"
+
+
+def test_a_code_issued_before_the_mandate_was_revoked_is_refused(provider, portal, family):
+    child, parent, mandate = family
+    rp = relying_party(provider, portal, scope="openid")
+    url, _, _, verifier = rp_url(provider, rp)
+    with Browser(provider) as browser:
+        page = browser.login(browser.get(url), parent)
+        callback = browser.callback(browser.submit(page, form_with_button(page, "act_as", child["username"]),
+                                                   button=("act_as", child["username"])))
+    provider.cli("mandates", "revoke", mandate)
+    with pytest.raises(Exception) as refused:
+        rp.fetch_token(code=callback.code, code_verifier=verifier, grant_type="authorization_code",
+                       redirect_uri=portal["redirect_uri"])
+    assert "invalid_grant" in str(refused.value)
+
+
+def test_a_deactivated_parent_can_no_longer_act(provider, portal, family):
+    child, parent, _ = family
+    with Browser(provider) as browser:
+        _, token = log_in_as(provider, browser, portal, parent, act_as=child["username"])
+    provider.cli("users", "deactivate", parent["username"])
+    assert userinfo(provider, token["access_token"]).status_code == 401
+    refused = refresh(provider, portal, token["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_a_revoked_delegated_refresh_token_introspects_inactive(provider, portal, family):
+    child, parent, mandate = family
+    with Browser(provider) as browser:
+        _, token = log_in_as(provider, browser, portal, parent, act_as=child["username"])
+    assert introspect(provider, portal, token["refresh_token"]).json()["act"]["mandate"] == int(mandate)
+    provider.cli("mandates", "revoke", mandate)
+    assert introspect(provider, portal, token["refresh_token"]).json() == {"active": False}

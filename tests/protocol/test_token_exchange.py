@@ -22,6 +22,7 @@ from tests.protocol.helpers import (
     Browser,
     assert_oauth_error,
     authorization_url,
+    consent_form,
     discovery,
     form_with_button,
     introspect,
@@ -71,6 +72,8 @@ def log_in(provider, client: dict, person: dict, act_as: str = "self", scope: st
         chooser = form_with_button(page, "act_as", act_as)
         if chooser is not None:
             page = browser.submit(page, chooser, button=("act_as", act_as))
+        if consent_form(page) is not None:  # a consent-basis platform asks once
+            page = browser.consent(page, "allow")
         code = browser.callback(page).code
     token = rp.fetch_token(code=code, code_verifier=verifier, grant_type="authorization_code",
                            redirect_uri=client["redirect_uri"])
@@ -286,3 +289,22 @@ def test_only_a_confidential_client_that_acts_for_others_is_registered_for_it(pr
     done = provider.run("clients", "create", "--name", "P", "--redirect-uri", "https://rp.example/cb",
                         "--token-exchange", *args, check=False)
     assert done.returncode != 0 and "--token-exchange" in done.stderr and not done.stdout
+
+
+def test_no_token_for_someone_whose_consent_a_consent_platform_lacks(provider, school):
+    """As at the login: a consent-basis platform serves the person only under their (or their parent's) consent."""
+    reading = provider.client(*EXCHANGING, "--basis", "consent", "--attribute", "given_name")
+    child = provider.user(school=school, given_name="Noor")  # fifteen: consents alone
+    parent = provider.user(role="parent")
+    provider.cli("mandates", "grant", "--from", child["username"], "--to", parent["username"], "--type", "parent")
+    child_claims, _ = log_in(provider, reading, child)  # the child consents
+    _, parent_token = log_in(provider, reading, parent)
+    assert exchange(provider, reading, parent_token["access_token"], child_claims["sub"]).status_code == 200
+    db = Database(provider.env["LEERID_DATABASE_URL"])
+    try:
+        from clients.consents import ConsentStore
+        ConsentStore(db).withdraw(child["id"], reading["client_id"], child["id"])
+    finally:
+        db.engine.dispose()
+    refused = exchange(provider, reading, parent_token["access_token"], child_claims["sub"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"

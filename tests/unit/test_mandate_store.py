@@ -1,7 +1,7 @@
 """The mandate store: who must accept a proposed mandate, when one holds, and the rules that always hold."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -63,8 +63,30 @@ def test_an_assistant_mandate_waits_for_the_adult_it_represents(db, people):
 
 
 def test_a_registered_parent_mandate_needs_only_the_parent(db, people):
-    held = MandateStore(db).propose("kind", "ouder", "parent", proposed_by=people["volwassene"], by_school=True)
-    assert held.mandate.awaiting == ["actor"]
+    store = MandateStore(db)
+    held = store.propose("kind", "ouder", "parent", proposed_by=people["volwassene"], by_school=True)
+    assert held.mandate.awaiting == ["actor:code"], "the parent accepts with the code of the school's letter"
+    assert store.waiting_for(people["ouder"]) == [], "not with a yes in Mijn leerID"
+    with pytest.raises(NotFound):
+        store.accept(held.mandate.id, people["ouder"])
+    assert store.accept(held.mandate.id, people["ouder"], with_code=True).state == "active"
+
+
+def test_a_deactivated_actor_acts_for_nobody(db, people):
+    store = MandateStore(db)
+    held = store.grant("kind", "ouder", "parent")
+    with db.transaction() as session:
+        from idp.accounts import Account
+        session.get(Account, people["ouder"]).disabled_at = datetime.now(UTC)
+    assert not store.in_force(held.mandate.id)
+
+
+def test_a_parent_mandate_needs_the_childs_birthdate(db, people):
+    with db.transaction() as session:
+        from idp.accounts import Account
+        session.get(Account, people["kind"]).birthdate = None
+    with pytest.raises(InvalidInput):
+        MandateStore(db).grant("kind", "ouder", "parent")
 
 
 def test_a_parent_mandate_ends_on_the_eighteenth_birthday(db, people):
