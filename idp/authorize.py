@@ -17,11 +17,13 @@ from idp.claims import releasable
 from idp.crypto import random_token
 from idp.directory import below_consent_age
 from idp.interactions import Interaction
+from idp.login import ACR_MFA, ACR_PASSWORD
 from idp.sessions import SsoSession
 from idp.tokens import AuthContext
 from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services
 
 PARENT_FIRST = "A parent must consent for this pupil first"
+NO_SECOND_FACTOR = "The person has no second factor enrolled, which acr_values asks for"
 MAX_PARAMS = 40
 MAX_VALUE = 4096
 RESPONSE_MODES = ("query", "form_post")
@@ -136,6 +138,9 @@ def handle(params: dict | None, interaction: Interaction | None = None):
         interaction.consent = None  # the policy changed since the page was shown: the person decides again
     acting = None
     if sso is not None and next_step(sso, prompts, max_age, interaction, client, True) != "login":
+        stepped = step_up(params, sso, prompts, interaction, respond)
+        if stepped is not None:
+            return stepped
         acting, choose = acting_for(sso, client, interaction, prompts)
         if choose:
             return park(params, "chooser", interaction)
@@ -206,6 +211,31 @@ def next_step(sso: SsoSession | None, prompts: set, max_age: int | None, interac
     if decided != "allow" and ("consent" in prompts or (client.basis == "consent" and not remembered)):
         return "consent"
     return None
+
+
+def asks_mfa(acr_values: str | None) -> bool:
+    """acr_values (OIDC Core §3.1.2.1) that only the second factor satisfies: mfa asked, the password level not."""
+    values = (acr_values or "").split()
+    return ACR_MFA in values and ACR_PASSWORD not in values
+
+
+def step_up(params: dict, sso: SsoSession, prompts: set, interaction: Interaction | None, respond: Responder):
+    """acr_values=urn:leerid:acr:mfa over a password-only session: the code page for that person (a new session
+    follows), or a refusal when they have no second factor; None when the session already satisfies it."""
+    if not asks_mfa(params.get("acr_values")) or sso.acr == ACR_MFA:
+        return None
+    container = services()
+    if not container.login.has_second_factor(sso.account_id):
+        finish(interaction)
+        return respond.error("interaction_required" if "none" in prompts else "access_denied", NO_SECOND_FACTOR)
+    if "none" in prompts:
+        return respond.error("login_required", "A second factor is needed")
+    if interaction is None:
+        interaction = container.interactions.start(params, binding(), "mfa")
+    interaction.step, interaction.step_up = "mfa", True
+    interaction.second_factor_for, interaction.second_factor_amr = sso.account_id, list(sso.amr)
+    container.interactions.save(interaction)
+    return redirect(url_for("interaction.show", uid=interaction.uid), 303)
 
 
 def acting_for(sso: SsoSession, client, interaction: Interaction | None, prompts: set):

@@ -1,4 +1,4 @@
-"""The directory commands of `leerid`: schools list, users show/deactivate/sweep/letters, import roster."""
+"""The directory commands of `leerid`: schools list, users show/deactivate/totp/sweep/letters, import roster."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,6 +61,19 @@ def users_deactivate(username, as_json):
     account = container().accounts.deactivate(username)
     emit({"id": account.id, "username": account.username, "active": False}, as_json,
          f"account {account.username} deactivated")
+
+
+@users.command("totp")
+@click.argument("username")
+@json_option
+def users_totp(username, as_json):
+    """Enrol (or re-enrol) TOTP: a new secret, shown once, replaces any earlier one; logins then ask for a code."""
+    from idp.totp import TotpService
+
+    c = container()
+    enrolment = TotpService(c.db, c.vault, c.audit).enrol(username)
+    emit({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}, as_json,
+         f"secret {enrolment.secret} (shown once)\n{enrolment.otpauth_uri}")
 
 
 @users.command("operator")

@@ -21,6 +21,7 @@ from idp.authorize import PARENT_FIRST, acting_for, is_young, parse_claims, resp
 from idp.claims import attribute_values, releasable
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
+from idp.totp import InvalidTotpError, TotpService
 from idp.web import (
     SSO_COOKIE,
     binding,
@@ -93,6 +94,8 @@ def show(interaction: Interaction):
         return _parent_page(interaction)
     if interaction.step == "chooser":
         return _chooser_page(interaction)
+    if interaction.step == "mfa" and interaction.second_factor_for:
+        return _code_page(interaction)
     return _login_page(interaction)
 
 
@@ -218,12 +221,61 @@ def login(interaction: Interaction):
         return _login_page(interaction, 429, gettext(
             "Je hebt te vaak een fout wachtwoord ingetypt. Wacht %(minutes)s minuten en probeer dan opnieuw.",
             minutes=minutes), username)
+    if result.second_factor:  # no session yet: the code page first
+        interaction.step, interaction.step_up = "mfa", False
+        interaction.second_factor_for, interaction.second_factor_amr = result.account_id, result.amr
+        container.interactions.save(interaction)
+        return redirect(url_for("interaction.show", uid=interaction.uid), 303)
+    return _logged_in(interaction, result)
+
+
+def _logged_in(interaction: Interaction, result):
+    """A new SSO session for the person who just authenticated, then back to the authorization."""
+    container = services()
     container.sessions.end(request.cookies.get(SSO_COOKIE))
     cookie, _ = container.sessions.create(result.account_id, result.acr, result.amr, result.auth_time)
-    session.clear()  # every session identifier changes at login, the form cookie's too
+    session.clear()  # every session identifier changes at login and at step-up, the form cookie's too
     interaction.logged_in = True
+    interaction.second_factor_for, interaction.second_factor_amr, interaction.step_up = None, None, False
     container.interactions.rebind(interaction, binding())
     return set_sso_cookie(_resume(interaction), cookie)
+
+
+def _code_page(interaction: Interaction, status: int = 200, error: str | None = None):
+    html = render_template("totp.html", interaction=interaction, client=_client(interaction), error=error)
+    response = make_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<uid>/code")
+@parked
+def code(interaction: Interaction):
+    """The TOTP code after the password (or, for acr_values=urn:leerid:acr:mfa, over the person's SSO session)."""
+    container = services()
+    account_id = interaction.second_factor_for
+    if interaction.step != "mfa" or not account_id:
+        return error_page("bad_request", 400)
+    sso = container.sessions.get(request.cookies.get(SSO_COOKIE)) if interaction.step_up else None
+    if (interaction.step_up and (sso is None or sso.account_id != account_id)) \
+            or not container.accounts.is_active(account_id):  # a step-up steps up that person's own session
+        return error_page("expired", 400)
+    typed = request.form.get("code", "")
+    if not typed.strip():
+        return _code_page(interaction, 400, gettext("Typ de code van zes cijfers uit je app."))
+    checker = TotpService(container.db, container.vault, container.audit, container.store)
+    try:
+        result = container.login.totp(account_id, typed, request.remote_addr or "unknown", checker.check,
+                                      tuple(interaction.second_factor_amr or ("pwd",)))
+    except InvalidTotpError:
+        return _code_page(interaction, 401, gettext(
+            "Die code klopt niet of is al gebruikt. Wacht op een nieuwe code in je app en probeer opnieuw."))
+    except Throttled as exc:
+        minutes = max(1, (exc.retry_after + 59) // 60)
+        return _code_page(interaction, 429, gettext(
+            "Je hebt te vaak een foute code ingetypt. Wacht %(minutes)s minuten en probeer dan opnieuw.",
+            minutes=minutes))
+    return _logged_in(interaction, result)
 
 
 @bp.post("/<uid>/continue")

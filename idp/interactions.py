@@ -12,7 +12,7 @@ class Interaction:
     uid: str
     params: dict
     binding: str  # the browser that started it (a value from its signed form cookie)
-    step: str  # login | consent
+    step: str  # login | mfa | consent | parent | chooser
     logged_in: bool = False  # the person logged in afresh during this interaction
     account_chosen: bool = False  # prompt=select_account: the person chose the account already logged in
     consent: str | None = None  # allow | deny
@@ -23,6 +23,9 @@ class Interaction:
     act_account: str | None = None  # who chose: a choice counts only for that account
     shown_version: int | None = None  # the policy version and the attributes the consent page showed
     shown: list | None = None
+    second_factor_for: str | None = None  # mfa: the account whose password (or SSO session) was checked
+    second_factor_amr: list | None = None  # mfa: how that account authenticated so far
+    step_up: bool = False  # mfa: asked by acr_values over an existing SSO session of that account
 
     def saw(self, client, asked) -> bool:
         """Whether the consent page showed this policy version and at least these attributes."""

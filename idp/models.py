@@ -13,5 +13,6 @@ def load_all() -> None:
     import idp.directory  # noqa: F401
     import idp.keys  # noqa: F401
     import idp.tokens  # noqa: F401
+    import idp.totp  # noqa: F401
     import mandates.links  # noqa: F401
     import mandates.store  # noqa: F401

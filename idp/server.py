@@ -25,6 +25,7 @@ from idp.grants import (
     Revocation,
     UserInfo,
 )
+from idp.login import ACR_MFA, ACR_PASSWORD
 from idp.token_exchange import TokenExchangeGrant
 from idp.wiring import Container
 
@@ -156,7 +157,7 @@ def discovery(settings) -> dict:
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
-        "acr_values_supported": ["urn:leerid:acr:pwd"],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["nl", "en"],
         "claims_locales_supported": ["nl"],

@@ -100,6 +100,13 @@ def consent_form(response: httpx.Response) -> Form | None:
     return form_with_button(response, "decision", "allow")
 
 
+def code_form(response: httpx.Response) -> Form | None:
+    """The second-factor page's form: the one with a field named `code` (DESIGN.md HTTP)."""
+    if not response.headers.get("content-type", "").startswith("text/html"):
+        return None
+    return next((f for f in parse_forms(response.text) if "code" in f.fields), None)
+
+
 # --- PKCE (RFC 7636) ------------------------------------------------------------------------------------------
 
 
@@ -155,9 +162,10 @@ class NotAtPlatform(AssertionError):
 class Browser:
     """A person's browser: keeps cookies, follows leerID's redirects, fills in forms."""
 
-    def __init__(self, provider):
+    def __init__(self, provider, totp=None):
         self.provider = provider
         self.issuer = provider.issuer
+        self.totp = totp  # a function giving the TOTP code to type when leerID asks for one (None: stop there)
         self.http = httpx.Client(timeout=30, trust_env=False, follow_redirects=False,
                                  headers={"Accept-Language": "nl-BE,nl;q=0.9"})
 
@@ -213,8 +221,21 @@ class Browser:
 
     def login(self, page: httpx.Response, user: dict, password: str | None = None) -> httpx.Response:
         """Log in as `user` on the login page `page`, and follow leerID's redirects."""
-        return self.follow(self.send_login(page, user["username"],
+        page = self.follow(self.send_login(page, user["username"],
                                            user["password"] if password is None else password))
+        return self.second_factor(page)
+
+    def send_code(self, page: httpx.Response, code: str) -> httpx.Response:
+        """Fill in and send the code form of `page`; the raw answer to the POST."""
+        form = code_form(page)
+        assert form is not None, f"expected the code page, got {page.status_code} at {page.url}: {page.text[:300]}"
+        return self.send(page, form, code=code)
+
+    def second_factor(self, page: httpx.Response) -> httpx.Response:
+        """Answer the code page with `self.totp()` when it is shown and the browser has a code to give."""
+        if self.totp is not None and code_form(page) is not None:
+            return self.follow(self.send_code(page, self.totp()))
+        return page
 
     def consent(self, page: httpx.Response, decision: str = "allow") -> httpx.Response:
         form = consent_form(page)
@@ -226,6 +247,7 @@ class Browser:
         page = self.get(url)
         if user is not None and login_form(page) is not None:
             page = self.login(page, user)
+        page = self.second_factor(page)  # a step-up (acr_values) asks only for the code
         if consent is not None and consent_form(page) is not None:
             page = self.consent(page, consent)
         return self.callback(page)
