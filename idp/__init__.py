@@ -96,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
         mijn,
         mijn_mandates,
         mijn_parent,
+        mijn_security,
         operator,
         ops,
         scim_views,
@@ -109,6 +110,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(mijn.bp)
     app.register_blueprint(mijn_mandates.bp)
     app.register_blueprint(mijn_parent.bp)
+    app.register_blueprint(mijn_security.bp)
     app.register_blueprint(operator.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(scim_views.bp)

@@ -21,7 +21,8 @@ from idp.authorize import PARENT_FIRST, acting_for, is_young, parse_claims, resp
 from idp.claims import attribute_values, releasable
 from idp.errors import InvalidCredentials, Throttled
 from idp.interactions import Interaction
-from idp.totp import InvalidTotpError, TotpService
+from idp.login import ACR_MFA, AuthResult
+from idp.totp import InvalidTotpError, TotpService, is_recovery_code
 from idp.web import (
     SSO_COOKIE,
     binding,
@@ -263,10 +264,15 @@ def code(interaction: Interaction):
     typed = request.form.get("code", "")
     if not typed.strip():
         return _code_page(interaction, 400, gettext("Typ de code van zes cijfers uit je app."))
-    checker = TotpService(container.db, container.vault, container.audit, container.store)
+    s, source = container.settings, request.remote_addr or "unknown"
+    checker = TotpService(container.db, container.vault, container.audit, container.store,
+                          limits=(s.login_max_failures, s.login_max_failures_per_source, s.login_window))
+    amr = tuple(interaction.second_factor_amr or ("pwd",))
     try:
-        result = container.login.totp(account_id, typed, request.remote_addr or "unknown", checker.check,
-                                      tuple(interaction.second_factor_amr or ("pwd",)))
+        if is_recovery_code(typed):
+            result = _recovered(checker, account_id, typed, source, amr)
+        else:
+            result = container.login.totp(account_id, typed, source, checker.check, amr)
     except InvalidTotpError:
         return _code_page(interaction, 401, gettext(
             "Die code klopt niet of is al gebruikt. Wacht op een nieuwe code in je app en probeer opnieuw."))
@@ -276,6 +282,16 @@ def code(interaction: Interaction):
             "Je hebt te vaak een foute code ingetypt. Wacht %(minutes)s minuten en probeer dan opnieuw.",
             minutes=minutes))
     return _logged_in(interaction, result)
+
+
+def _recovered(checker: TotpService, account_id: str, typed: str, source: str, amr: tuple[str, ...]) -> AuthResult:
+    """A recovery code instead of the app's code (used up at once, audited mfa_recovery_used). It is a second
+    factor, so acr is mfa; but it is no one-time password from the app, so amr says "mfa" (RFC 8176: multiple-factor
+    authentication), never "otp"."""
+    checker.second_factor(account_id, typed, source)  # a TOTP code would not reach here: is_recovery_code
+    methods = [*dict.fromkeys([*amr, "mfa"])]
+    services().audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": methods})
+    return AuthResult(account_id, ACR_MFA, methods, int(time.time()))
 
 
 @bp.post("/<uid>/continue")
