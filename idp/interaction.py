@@ -31,9 +31,16 @@ from idp.web import (
     own_page,
     services,
     set_sso_cookie,
+    signed_in,
 )
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
+
+
+def private(response):
+    """A page of this person's login: never kept by a browser or a proxy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def parked(view):
@@ -67,7 +74,7 @@ def _current_account(interaction: Interaction):
     if prompts != {"select_account"}:
         return None
     container = services()
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    sso = signed_in()
     max_age = interaction.params.get("max_age", "")
     if sso is None or (max_age.isascii() and max_age.isdigit() and time.time() - sso.auth_time > int(max_age)):
         return None
@@ -81,9 +88,7 @@ def _login_page(interaction: Interaction, status: int = 200, error: str | None =
         username=username or interaction.params.get("login_hint", "")[:64],
         current=_current_account(interaction),
     )
-    response = make_response(html, status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(make_response(html, status))
 
 
 @bp.get("/<uid>")
@@ -103,7 +108,7 @@ def show(interaction: Interaction):
 def _chooser_page(interaction: Interaction):
     """For whom the person logs in: themselves, or each person a mandate lets them act for at this platform."""
     container, client = services(), _client(interaction)
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    sso = signed_in()
     if client is None or sso is None:
         return error_page("expired", 400)
     with container.db.read() as session:
@@ -111,9 +116,7 @@ def _chooser_page(interaction: Interaction):
     held = container.mandates.represented_by(sso.account_id, "login", client.client_id)
     html = render_template("chooser.html", interaction=interaction, client=client, me=me,
                            others=[h.represented for h in held])
-    response = make_response(html)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(make_response(html))
 
 
 @bp.post("/<uid>/voor")
@@ -121,7 +124,7 @@ def _chooser_page(interaction: Interaction):
 def choose(interaction: Interaction):
     """The chooser's answer; the authorization checks it against the person's mandates when it resumes."""
     container = services()
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    sso = signed_in()
     act_as = request.form.get("act_as", "")
     if interaction.step != "chooser" or sso is None or not act_as or len(act_as) > 64:
         return error_page("bad_request", 400)
@@ -141,7 +144,7 @@ def _parent_page(interaction: Interaction, asked_now: bool = False):
     """A young pupil at a `consent`-basis platform: a parent must agree first. The pupil asks them with a button
     (a platform alone never puts a request before a parent), and goes back to the platform."""
     container, client = services(), _client(interaction)
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    sso = signed_in()
     if client is None or sso is None:
         return error_page("expired", 400)
     last = container.consents.last_request(sso.account_id, client.client_id)
@@ -153,9 +156,7 @@ def _parent_page(interaction: Interaction, asked_now: bool = False):
         has_parent=bool(container.mandates.holders(sso.account_id, "consent", kind="parent")),
         back=responder(interaction.params, client).back("access_denied", PARENT_FIRST),
         age=container.settings.consent_age)
-    response = make_response(html, 403)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(make_response(html, 403))
 
 
 @bp.post("/<uid>/ouder")
@@ -163,7 +164,7 @@ def _parent_page(interaction: Interaction, asked_now: bool = False):
 def ask_parent(interaction: Interaction):
     """The pupil asks a parent: the request waits in the parent's Mijn leerID."""
     container, client = services(), _client(interaction)
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    sso = signed_in()
     if interaction.step != "parent" or client is None or sso is None:
         return error_page("bad_request", 400)
     last = container.consents.last_request(sso.account_id, client.client_id)
@@ -176,7 +177,7 @@ def ask_parent(interaction: Interaction):
 def _consent_page(interaction: Interaction, status: int = 200):
     """The platform, its vendor and purpose, and each attribute it would receive with its value and why."""
     container, client, params = services(), _client(interaction), interaction.params
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    sso = signed_in()
     if client is None or sso is None:
         return error_page("expired", 400)
     scope = client.get_allowed_scope(params.get("scope"))
@@ -200,9 +201,7 @@ def _consent_page(interaction: Interaction, status: int = 200):
                            purpose=purpose(policy, client, language),
                            retention=policy.retention_days if policy else None,
                            offline="offline_access" in scope.split())
-    response = make_response(html, status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(make_response(html, status))
 
 
 @bp.post("/<uid>/login")
@@ -244,9 +243,7 @@ def _logged_in(interaction: Interaction, result):
 
 def _code_page(interaction: Interaction, status: int = 200, error: str | None = None):
     html = render_template("totp.html", interaction=interaction, client=_client(interaction), error=error)
-    response = make_response(html, status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private(make_response(html, status))
 
 
 @bp.post("/<uid>/code")
@@ -257,7 +254,7 @@ def code(interaction: Interaction):
     account_id = interaction.second_factor_for
     if interaction.step != "mfa" or not account_id:
         return error_page("bad_request", 400)
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE)) if interaction.step_up else None
+    sso = signed_in() if interaction.step_up else None
     if (interaction.step_up and (sso is None or sso.account_id != account_id)) \
             or not container.accounts.is_active(account_id):  # a step-up steps up that person's own session
         return error_page("expired", 400)
@@ -311,7 +308,7 @@ def consent(interaction: Interaction):
     """The person's decision; an optional attribute whose box is not ticked is not sent."""
     decision = request.form.get("decision")
     container = services()
-    sso = container.sessions.get(request.cookies.get(SSO_COOKIE))
+    sso = signed_in()
     if decision not in ("allow", "deny") or interaction.step != "consent" or sso is None:
         return error_page("bad_request", 400)
     interaction.consent, interaction.consent_account = decision, sso.account_id
