@@ -460,3 +460,10 @@ def introspect(provider, client: dict, token: str, hint: str | None = None) -> h
     if hint:
         data["token_type_hint"] = hint
     return provider.http.post("/introspect", data=data, auth=(client["client_id"], client["client_secret"]))
+
+
+def console(provider, admin: dict) -> Browser:
+    """A browser logged in at the school console (/beheer) as `admin`."""
+    browser = Browser(provider)
+    browser.login(browser.get(f"{provider.issuer}/beheer"), admin)
+    return browser

@@ -16,7 +16,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.protocol.helpers import Browser, authorize_url, form_with_button, parse_forms
+from tests.protocol.helpers import (
+    Browser,
+    authorize_url,
+    console,
+    form_with_button,
+    parse_forms,
+)
 
 CODE = re.compile(r'class="code">([A-Z0-9-]+)<')
 NINE = (date.today() - timedelta(days=9 * 366)).isoformat()
@@ -60,12 +66,6 @@ def world(provider) -> World:
     parent = person(provider, "parent")
     return World(a, b, person(provider, "staff", a, "--school-admin"), person(provider, "staff", b, "--school-admin"),
                  child_a, child_b, grant(provider, child_a, parent), grant(provider, child_b, parent))
-
-
-def console(provider, admin: dict) -> Browser:
-    browser = Browser(provider)
-    browser.login(browser.get(f"{provider.issuer}/beheer"), admin)
-    return browser
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.protocol.helpers import Browser, authorize_url, parse_forms, sign_in
+from tests.protocol.helpers import Browser, authorize_url, console, parse_forms, sign_in
 
 REFUSED_LOGIN = "Je school gebruikt dit platform nog niet"
 
@@ -39,13 +39,6 @@ def world(provider) -> World:
     a, b = provider.school(), provider.school()
     return World(a, b, person(provider, a, "staff", "--school-admin"), person(provider, b, "staff", "--school-admin"),
                  person(provider, a, "pupil"))
-
-
-def console(provider, admin: dict) -> Browser:
-    """A browser logged in at the console as `admin`."""
-    browser = Browser(provider)
-    browser.login(browser.get(f"{provider.issuer}/beheer"), admin)
-    return browser
 
 
 @pytest.fixture(scope="module")
