@@ -5,7 +5,7 @@ import hmac
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, true
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.crypto import sha256_hex
@@ -36,6 +36,7 @@ class Client(Base, ClientMixin):
     purpose: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[list] = mapped_column(JSON, default=list)
     delegation: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # acting for others
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # as acr_values=mfa
     policy_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # of the release policy
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))  # a school's provisioning client
     created_at = mapped_column(UtcDateTime, default=utcnow)

@@ -51,6 +51,7 @@ class NewClient:
     vendor: str | None = None
     delegation: bool = True  # logins on someone's behalf under a mandate
     token_exchange: bool = False  # delegated access tokens for its server, under the actor's mandates (RFC 8693)
+    require_mfa: bool = False  # every login there needs a second factor, as if it asked acr_values=...:mfa
     policy: Document | None = None  # the whole release policy; instead of attributes, basis and purpose
     sector_identifier_uri: str | None = None  # shares pairwise subjects with the vendor's other clients listed there
 
@@ -109,6 +110,20 @@ class ClientRegistry:
     def forget(self, client_id: str) -> None:
         self._cache.pop(client_id, None)
 
+    def require_mfa(self, client_id: str, required: bool) -> Client:
+        """Every login at the platform needs a second factor (or no longer), audited `client_changed`."""
+        with self.db.transaction() as session:
+            client = session.get(Client, client_id, with_for_update=True) if client_id else None
+            if client is None or client.school_id is not None:
+                raise InvalidClientMetadata(f"no platform with client_id {client_id!r}")
+            if client.require_mfa != required:
+                client.require_mfa = required
+                audit.record(session, "client_changed", client_id=client_id, detail={"require_mfa": required})
+            session.flush()
+            session.expunge(client)
+        self.forget(client_id)
+        return client
+
     def all(self) -> list[Client]:
         with self.db.read() as session:
             return list(session.scalars(select(Client).order_by(Client.created_at)))
@@ -126,7 +141,7 @@ class ClientRegistry:
             session.add(first_version(client, document))
             audit.record(session, "client_registered", client_id=client.client_id,
                          detail={"name": client.name, "attributes": client.attributes, "basis": client.basis,
-                                 "sector_identifier_uri": new.sector_identifier_uri})
+                                 "sector_identifier_uri": new.sector_identifier_uri, "require_mfa": new.require_mfa})
         return Registered(client, secret)
 
     def create_provisioning(self, school_number: str, name: str | None = None) -> Registered:
@@ -248,7 +263,7 @@ class ClientRegistry:
         client_id = new_client_id()
         client = Client(
             client_id=client_id, secret_hash=sha256_hex(secret) if secret else None, name=name, vendor=vendor,
-            delegation=new.delegation,
+            delegation=new.delegation, require_mfa=new.require_mfa,
             redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout, scopes=scopes,
             grant_types=grant_types, token_endpoint_auth_method=method, subject_type=new.subject_type,
             sector_identifier=sector or client_id, id_token_alg=new.id_token_alg,  # else unlinkable across clients

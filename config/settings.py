@@ -37,6 +37,17 @@ def _int(env: dict, name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _roles(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of roles; unset is the default, empty is none."""
+    if raw is None:
+        return default
+    roles = tuple(dict.fromkeys(r.strip().lower() for r in raw.split(",") if r.strip()))
+    unknown = [r for r in roles if r not in ("pupil", "teacher", "staff", "parent")]
+    if unknown:
+        raise ConfigError(f"LEERID_MFA_ROLES lists pupil, teacher, staff or parent, got {unknown[0]!r}")
+    return roles
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = "http://127.0.0.1:5000"
@@ -52,6 +63,9 @@ class Settings:
     session_max_age: int = 12 * 3600  # absolute: a session never outlives this
     leaver_grace_days: int = 90  # a leerID stays usable this long after its last membership ended
     consent_age: int = 13  # the digital consent age: younger pupils need a parent to consent for them
+    badge_max_age: int = 12  # QR badges log in only pupils younger than this (on the day of the login)
+    badge_session_ttl: int = 30 * 60  # a badge session's idle time-out
+    badge_session_max_age: int = 4 * 3600  # a badge session never outlives this
     key_cache_seconds: int = 30  # how stale a process's view of the signing keys may be
     client_cache_seconds: int = 30  # how stale a process's view of a platform (its policy) may be
     trusted_proxies: int = 0  # how many reverse proxies set X-Forwarded-For/-Proto in front of leerID
@@ -60,10 +74,17 @@ class Settings:
     argon2_memory_kib: int = 19456  # OWASP Password Storage Cheat Sheet: argon2id m=19 MiB, t=2, p=1
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
-    login_max_failures: int = 5  # per account, per window
-    login_max_failures_per_source: int = 50
-    login_window: int = 15 * 60
+    password_min_pupil: int = 8  # a new password's length for pupils and parents (SP 800-63B)
+    password_min_staff: int = 12  # for teachers and staff (and school administrators)
+    login_max_failures: int = 5  # failures before an account locks for attempts without its device cookie
+    login_max_failures_per_source: int = 300  # failures per source address in the window (a school's NAT: generous)
+    login_window: int = 15 * 60  # the sliding window failures are counted in
+    login_lock_seconds: int = 15 * 60  # how long an account (for untrusted attempts) or a device stays locked
+    login_free_failures: int = 3  # failures before each next attempt must wait
+    login_delay: int = 1  # seconds: the first wait, doubled for every further failure
+    login_max_delay: int = 60  # seconds: the longest wait
     backchannel_retry_seconds: int = 5  # back-channel logout retries wait 1, 6, 24, 120 and 720 times this
+    mfa_roles: tuple[str, ...] = ("teacher", "staff")  # a current membership in one of these needs a second factor
     log_level: str = "INFO"
 
     @property
@@ -97,11 +118,24 @@ class Settings:
             client_cache_seconds=_int(env, "LEERID_CLIENT_CACHE_SECONDS", defaults.client_cache_seconds),
             leaver_grace_days=_int(env, "LEERID_LEAVER_GRACE_DAYS", defaults.leaver_grace_days),
             consent_age=_int(env, "LEERID_CONSENT_AGE", defaults.consent_age),
+            badge_max_age=_int(env, "LEERID_BADGE_MAX_AGE", defaults.badge_max_age),
+            badge_session_ttl=_int(env, "LEERID_BADGE_SESSION_TTL", defaults.badge_session_ttl),
+            badge_session_max_age=_int(env, "LEERID_BADGE_SESSION_MAX_AGE", defaults.badge_session_max_age),
             argon2_memory_kib=_int(env, "LEERID_ARGON2_MEMORY_KIB", defaults.argon2_memory_kib),
             argon2_time_cost=_int(env, "LEERID_ARGON2_TIME_COST", defaults.argon2_time_cost),
+            password_min_pupil=_int(env, "LEERID_PASSWORD_MIN_PUPIL", defaults.password_min_pupil),
+            password_min_staff=_int(env, "LEERID_PASSWORD_MIN_STAFF", defaults.password_min_staff),
             login_max_failures=_int(env, "LEERID_LOGIN_MAX_FAILURES", defaults.login_max_failures),
+            login_max_failures_per_source=_int(env, "LEERID_LOGIN_MAX_FAILURES_PER_SOURCE",
+                                               defaults.login_max_failures_per_source),
+            login_window=_int(env, "LEERID_LOGIN_WINDOW", defaults.login_window),
+            login_lock_seconds=_int(env, "LEERID_LOGIN_LOCK_SECONDS", defaults.login_lock_seconds),
+            login_free_failures=_int(env, "LEERID_LOGIN_FREE_FAILURES", defaults.login_free_failures),
+            login_delay=_int(env, "LEERID_LOGIN_DELAY", defaults.login_delay),
+            login_max_delay=_int(env, "LEERID_LOGIN_MAX_DELAY", defaults.login_max_delay),
             backchannel_retry_seconds=_int(env, "LEERID_BACKCHANNEL_RETRY_SECONDS",
                                            defaults.backchannel_retry_seconds),
+            mfa_roles=_roles(env.get("LEERID_MFA_ROLES"), defaults.mfa_roles),
             log_level=env.get("LEERID_LOG_LEVEL") or defaults.log_level,
         )
         settings.check()
@@ -116,6 +150,18 @@ class Settings:
             raise ConfigError(f"LEERID_ISSUER must be an http(s) URL without query or fragment, got {self.issuer!r}")
         if self.backchannel_retry_seconds < 1:
             raise ConfigError("LEERID_BACKCHANNEL_RETRY_SECONDS must be at least 1")
+        if min(self.login_max_failures, self.login_max_failures_per_source, self.login_window,
+               self.login_lock_seconds, self.login_free_failures) < 1 or self.login_delay < 0 \
+                or self.login_max_delay < self.login_delay:
+            raise ConfigError("LEERID_LOGIN_MAX_FAILURES, _MAX_FAILURES_PER_SOURCE, _WINDOW, _LOCK_SECONDS and "
+                              "_FREE_FAILURES must be at least 1, _DELAY at least 0, _MAX_DELAY at least _DELAY")
+        if not 8 <= self.password_min_pupil <= self.password_min_staff <= 64:
+            raise ConfigError("LEERID_PASSWORD_MIN_PUPIL and LEERID_PASSWORD_MIN_STAFF must be 8 to 64, "
+                              "the staff minimum at least the pupils'")
+        if not 0 <= self.badge_max_age <= 18:
+            raise ConfigError("LEERID_BADGE_MAX_AGE must be 0 (no badge logins) to 18")
+        if not 60 <= self.badge_session_ttl <= self.badge_session_max_age:
+            raise ConfigError("LEERID_BADGE_SESSION_TTL must be at least 60 and at most LEERID_BADGE_SESSION_MAX_AGE")
         if self.production:
             if parts.scheme != "https":
                 raise ConfigError("LEERID_ISSUER must use https:// when LEERID_ENV=production")

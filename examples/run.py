@@ -114,6 +114,8 @@ def summary(issuer: str, clients: dict[str, DemoClient], log_dir: str, as_json: 
     lines += ["", f"Demo-aanmeldingen / demo logins ({SCHOOL_NAME}, {SCHOOL_NUMBER}):"]
     lines += [f"  {ROLE_WORDS.get(a['role'], a['role']):<25}{a['username']:<16}wachtwoord / password: {a['password']}"
               for a in logins()]
+    lines += ["  Leerkracht en schoolbeheerder stellen bij hun eerste aanmelding een code-app in (scan de QR-code).",
+              "  The teacher and the administrator set up a code app at their first login (scan the QR code)."]
     lines += ["",
               "Open een platform, klik op 'Aanmelden met leerID' en open daarna het andere: je bent er al aangemeld.",
               "Open one platform, log in with leerID, then open the other: you are logged in there already.",

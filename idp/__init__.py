@@ -89,30 +89,41 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 def _register_blueprints(app: Flask) -> None:
     from idp import (
         activation_views,
+        badge_views,
         console,
+        console_badges,
         endpoints,
+        enrol_views,
         interaction,
         mandate_link,
         mijn,
         mijn_mandates,
         mijn_parent,
+        mijn_password,
         mijn_security,
         operator,
         ops,
+        passkey_views,
         scim_views,
     )
 
     app.register_blueprint(activation_views.bp)
+    app.register_blueprint(badge_views.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console_badges.bp)
     app.register_blueprint(endpoints.bp)
+    app.register_blueprint(enrol_views.bp)
     app.register_blueprint(interaction.bp)
     app.register_blueprint(mandate_link.bp)
     app.register_blueprint(mijn.bp)
     app.register_blueprint(mijn_mandates.bp)
     app.register_blueprint(mijn_parent.bp)
+    app.register_blueprint(mijn_password.bp)
     app.register_blueprint(mijn_security.bp)
     app.register_blueprint(operator.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(passkey_views.bp)
+    app.register_blueprint(passkey_views.mine)
     app.register_blueprint(scim_views.bp)
     for view in endpoints.API_VIEWS:
         csrf.exempt(f"idp.endpoints.{view}")

@@ -18,12 +18,13 @@ from idp.crypto import random_token
 from idp.directory import below_consent_age
 from idp.interactions import Interaction
 from idp.login import ACR_MFA, ACR_PASSWORD
+from idp.mfa_policy import MfaPolicy
 from idp.sessions import SsoSession
 from idp.tokens import AuthContext
 from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services
 
 PARENT_FIRST = "A parent must consent for this pupil first"
-NO_SECOND_FACTOR = "The person has no second factor enrolled, which acr_values asks for"
+SECOND_FACTOR_NEEDED = "A second factor is needed, and prompt=none allows no page to ask for it"
 MAX_PARAMS = 40
 MAX_VALUE = 4096
 RESPONSE_MODES = ("query", "form_post")
@@ -116,6 +117,10 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     sso = container.sessions.get(cookie)
     if sso is not None and not container.accounts.is_active(sso.account_id):
         sso = None  # deactivated since it logged in
+    from idp.badge_views import session_fits
+
+    if sso is not None and not session_fits(sso, client, params):
+        sso = None  # a badge session serves only its own school's school-agreement platforms
     try:
         grant = server.get_consent_grant(request=server.authorization_request(params), end_user=sso)
         claims = parse_claims(params.get("claims"))
@@ -138,7 +143,7 @@ def handle(params: dict | None, interaction: Interaction | None = None):
         interaction.consent = None  # the policy changed since the page was shown: the person decides again
     acting = None
     if sso is not None and next_step(sso, prompts, max_age, interaction, client, True) != "login":
-        stepped = step_up(params, sso, prompts, interaction, respond)
+        stepped = step_up(params, sso, prompts, interaction, respond, client)
         if stepped is not None:
             return stepped
         acting, choose = acting_for(sso, client, interaction, prompts)
@@ -213,27 +218,49 @@ def next_step(sso: SsoSession | None, prompts: set, max_age: int | None, interac
     return None
 
 
-def asks_mfa(acr_values: str | None) -> bool:
-    """acr_values (OIDC Core §3.1.2.1) that only the second factor satisfies: mfa asked, the password level not."""
+def asks_mfa(acr_values: str | None, client=None) -> bool:
+    """Whether the platform asks for the second factor: acr_values (OIDC Core §3.1.2.1) that only it satisfies (mfa
+    asked, the password level not), or its own setting (`leerid clients create|update --require-mfa`)."""
     values = (acr_values or "").split()
-    return ACR_MFA in values and ACR_PASSWORD not in values
+    return bool(getattr(client, "require_mfa", False)) or (ACR_MFA in values and ACR_PASSWORD not in values)
 
 
-def step_up(params: dict, sso: SsoSession, prompts: set, interaction: Interaction | None, respond: Responder):
-    """acr_values=urn:leerid:acr:mfa over a password-only session: the code page for that person (a new session
-    follows), or a refusal when they have no second factor; None when the session already satisfies it."""
-    if not asks_mfa(params.get("acr_values")) or sso.acr == ACR_MFA:
-        return None
+def mfa_policy() -> MfaPolicy:
     container = services()
-    if not container.login.has_second_factor(sso.account_id):
-        finish(interaction)
-        return respond.error("interaction_required" if "none" in prompts else "access_denied", NO_SECOND_FACTOR)
+    return MfaPolicy(container.db, container.settings.mfa_roles)
+
+
+def step_up(params: dict, sso: SsoSession, prompts: set, interaction: Interaction | None, respond: Responder,
+            client=None):
+    """A session without a second factor where one is needed: the platform asks for it, or the person's role needs
+    it (LEERID_MFA_ROLES; a session from before the policy, say). The person is stepped up, not logged in again:
+    the code page, or setting up a code app when they have no second factor yet (anyone may set one up); a new
+    session follows. prompt=none gets interaction_required (OIDC Core §3.1.2.6). None when the session will do."""
+    if sso.acr == ACR_MFA or not (asks_mfa(params.get("acr_values"), client) or mfa_policy().required(sso.account_id)):
+        return None
     if "none" in prompts:
-        return respond.error("login_required", "A second factor is needed")
+        finish(interaction)
+        return respond.error("interaction_required", SECOND_FACTOR_NEEDED)
+    return second_factor_step(sso, params, interaction)
+
+
+def second_factor_step(sso: SsoSession, params: dict, interaction: Interaction | None = None,
+                       return_to: str | None = None):
+    """Park the request (or, with `return_to`, a visit to one of leerID's own pages) at the second factor over the
+    person's own session: the code page when they have a second factor, else the set-up of a code app. A badge
+    session is never stepped up (a badge is no first factor: its holder could set up a code app of their own on
+    the pupil's account): the login page instead, where a real login replaces it."""
+    from idp.enrol_views import password_version  # that module builds on this one
+
+    container = services()
+    badge = "badge" in sso.amr
+    step = "login" if badge else "mfa" if container.login.has_second_factor(sso.account_id) else "enrol"
     if interaction is None:
-        interaction = container.interactions.start(params, binding(), "mfa")
-    interaction.step, interaction.step_up = "mfa", True
-    interaction.second_factor_for, interaction.second_factor_amr = sso.account_id, list(sso.amr)
+        interaction = container.interactions.start(params, binding(), step, return_to=return_to)
+    interaction.step, interaction.step_up = step, not badge
+    interaction.second_factor_for, interaction.second_factor_amr = (None, None) if badge \
+        else (sso.account_id, list(sso.amr))
+    interaction.password_version = password_version(sso.account_id) if step == "enrol" else None
     container.interactions.save(interaction)
     return redirect(url_for("interaction.show", uid=interaction.uid), 303)
 

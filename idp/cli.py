@@ -132,18 +132,50 @@ def users():
 @click.option("--birthdate", help="YYYY-MM-DD")
 @click.option("--email")
 @click.option("--school-admin", is_flag=True, help="Make this staff member administrator of --school.")
+@click.option("--allow-weak-password", is_flag=True,
+              help="Accept a password that breaks the password rules (tests and demos only).")
 @json_option
 def users_create(username, password, given_name, family_name, role, school, class_name, birthdate, email,
-                 school_admin, as_json):
+                 school_admin, allow_weak_password, as_json):
     from idp.accounts import NewAccount
 
-    account = container().accounts.create_account(NewAccount(
+    new = NewAccount(
         username=username, password=password, given_name=given_name, family_name=family_name, role=role,
         school=school, class_name=class_name, birthdate=parse_date(birthdate, "--birthdate"), email=email,
         school_admin=school_admin,
-    ))
+    )
+    if not allow_weak_password:
+        check_password(new)
+    account = container().accounts.create_account(new)
     emit({"id": account.id, "username": account.username, "role": account.role}, as_json,
          f"account {account.username} ({account.role}) id {account.id}")
+
+
+WEAK_PASSWORD = {  # idp/password_rules.py reason codes, for the operator
+    "too_long": "it has more than {maximum} characters",
+    "too_short": "it needs at least {minimum} characters for this role",
+    "repeated": "it repeats one character or a short piece",
+    "sequence": "it is a simple sequence (letters, digits or keys in a row)",
+    "username": "it contains the username",
+    "name": "it is the person's name",
+    "birthdate": "it is the person's birth date",
+    "common": "it is on the list of common and breached passwords",
+}
+
+
+def check_password(new) -> None:
+    """The password rules, as for a password the person chooses; exit code 2 when it breaks one."""
+    from idp.accounts import ROLES
+    from idp.password_rules import MAX_LENGTH, PasswordRules, Person
+
+    if new.role not in ROLES:  # create_account names the unknown role
+        return
+    roles = (new.role, "staff") if new.school_admin else (new.role,)
+    verdict = PasswordRules.from_settings(container().settings).check(
+        new.password, Person(new.username, new.given_name, new.family_name, new.birthdate, roles))
+    if not verdict.acceptable:
+        why = "; ".join(WEAK_PASSWORD[r].format(maximum=MAX_LENGTH, minimum=verdict.minimum) for r in verdict.reasons)
+        raise click.ClickException(f"the password is too weak: {why}. Choose another (or --allow-weak-password)")
 
 
 @cli.group()
@@ -170,6 +202,7 @@ def clients():
 @click.option("--no-delegation", is_flag=True, help="No logins on someone's behalf: no chooser at this platform.")
 @click.option("--token-exchange", is_flag=True, help="Its server may trade a person's access token for one on behalf "
                                                      "of someone they hold a mandate for (RFC 8693).")
+@click.option("--require-mfa", is_flag=True, help="Every login there needs a second factor (as acr_values=mfa).")
 @click.option("--policy", "policy_file", type=click.Path(path_type=Path, dir_okay=False),
               help="The release policy as JSON (instead of --attribute, --purpose and --basis).")
 @click.option("--sector-identifier-uri", help="A JSON array of the vendor's redirect URIs (OIDC Core §8.1): its host "
@@ -177,7 +210,7 @@ def clients():
 @json_option
 def clients_create(name, redirect_uris, public, scopes, attributes, purpose, basis, subject_type, post_logout,
                    backchannel_logout_uri, token_auth_method, jwks_uri, jwks_file, id_token_alg, vendor, policy_file,
-                   sector_identifier_uri, no_delegation, token_exchange, as_json):
+                   sector_identifier_uri, no_delegation, token_exchange, require_mfa, as_json):
     from clients.service import NewClient
     from idp.cli_policies import read_policy
 
@@ -187,14 +220,29 @@ def clients_create(name, redirect_uris, public, scopes, attributes, purpose, bas
         post_logout_redirect_uris=post_logout, backchannel_logout_uri=backchannel_logout_uri,
         token_auth_method=token_auth_method, jwks_uri=jwks_uri, jwks_file=jwks_file, id_token_alg=id_token_alg,
         vendor=vendor, policy=read_policy(policy_file) if policy_file else None, delegation=not no_delegation,
-        sector_identifier_uri=sector_identifier_uri, token_exchange=token_exchange,
+        sector_identifier_uri=sector_identifier_uri, token_exchange=token_exchange, require_mfa=require_mfa,
     ))
     client = registered.client
     result = {"client_id": client.client_id, "client_secret": registered.client_secret, "name": client.name,
               "redirect_uris": client.redirect_uris, "token_endpoint_auth_method": client.token_endpoint_auth_method,
-              "subject_type": client.subject_type, "grant_types": client.grant_types}
+              "subject_type": client.subject_type, "grant_types": client.grant_types,
+              "require_mfa": client.require_mfa}
     emit(result, as_json, f"client {client.client_id}" + (f" secret {registered.client_secret}"
                                                           if registered.client_secret else ""))
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--require-mfa/--no-require-mfa", "require_mfa", default=None,
+              help="Every login there needs a second factor (as acr_values=urn:leerid:acr:mfa), or no longer.")
+@json_option
+def clients_update(client_id, require_mfa, as_json):
+    """Change a platform's settings."""
+    if require_mfa is None:
+        raise click.UsageError("nothing to change: give --require-mfa or --no-require-mfa")
+    client = container().clients.require_mfa(client_id, require_mfa)
+    emit({"client_id": client.client_id, "require_mfa": client.require_mfa}, as_json,
+         f"platform {client.client_id}: second factor {'required' if client.require_mfa else 'not required'}")
 
 
 @clients.command("activate")
@@ -238,6 +286,30 @@ def audit_verify(as_json):
     emit({"ok": False, "records": checked, "broken_at": broken.seq, "reason": broken.reason}, as_json,
          f"audit log broken at record {broken.seq}: {broken.reason}")
     raise SystemExit(3)
+
+
+@users.command("passkeys")
+@click.argument("username")
+@click.option("--remove", "remove_id", type=int, help="Remove the passkey with this id (from the list).")
+@json_option
+def users_passkeys(username, remove_id, as_json):
+    """The person's passkeys (id, name, added, last used); --remove ID removes one, audited passkey_removed."""
+    from idp.passkeys import PasskeyService
+
+    c = container()
+    service = PasskeyService(c.db, None, c.settings.issuer)  # listing and removing need no Redis
+    account_id, username = service.account_of(username), username.strip().lower()
+    if remove_id is not None:
+        name = service.remove(account_id, remove_id)
+        emit({"username": username, "removed": {"id": remove_id, "name": name}}, as_json,
+             f"passkey {remove_id} ({name}) of {username} removed")
+        return
+    found = [{"id": p.id, "name": p.name, "created_at": p.created_at.isoformat(), "transports": list(p.transports),
+              "last_used_at": p.last_used_at.isoformat() if p.last_used_at else None}
+             for p in service.for_account(account_id)]
+    emit({"username": username, "passkeys": found}, as_json, "\n".join(
+        [f"{username}: {len(found)} passkey(s)"] + [f"  {p['id']}  {p['name']}  added {p['created_at'][:10]}, "
+                                                    f"last used {(p['last_used_at'] or 'never')[:10]}" for p in found]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,12 +65,24 @@ def users_deactivate(username, as_json):
 
 @users.command("totp")
 @click.argument("username")
+@click.option("--remove", is_flag=True, help="Wipe the second factor (code app, recovery codes, passkeys) instead.")
 @json_option
-def users_totp(username, as_json):
-    """Enrol (or re-enrol) TOTP: a new secret, shown once, replaces any earlier one; logins then ask for a code."""
+def users_totp(username, remove, as_json):
+    """Enrol (or re-enrol) TOTP: a new secret, shown once, replaces any earlier one; logins then ask for a code.
+    With --remove: the account's second factors are wiped and its sessions end (audited mfa_reset); the person
+    sets up a new one at their next login."""
     from idp.totp import TotpService
 
     c = container()
+    if remove:
+        from idp.mfa_policy import MfaPolicy
+
+        account_id, removed = MfaPolicy(c.db, c.settings.mfa_roles).reset_by_operator(username)
+        if removed:
+            c.sessions.end_all(account_id)
+        emit({"username": username, "removed": removed}, as_json,
+             f"{username}: " + (f"removed {', '.join(removed)}; sessions ended" if removed else "no second factor"))
+        return
     enrolment = TotpService(c.db, c.vault, c.audit).enrol(username)
     emit({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}, as_json,
          f"secret {enrolment.secret} (shown once)\n{enrolment.otpauth_uri}")

@@ -19,6 +19,7 @@ from flask import (
 )
 from flask_babel import gettext
 
+from idp.enrol_views import second_factor_first
 from idp.errors import NotFound
 from idp.school_admin import Refused
 from idp.school_mandates import SchoolMandates
@@ -26,6 +27,8 @@ from idp.web import N_, error_page, for_signed_in, services
 
 bp = Blueprint("console", __name__, url_prefix="/beheer")
 for_signed_in(bp, "console.index")
+# An administrator's session has a second factor: a password-only one is stepped up first (issue 6, item 3).
+second_factor_first(bp, "console.index", applies=lambda: bool(admin().schools_of(g.actor_id)))
 
 ROLE_FILTERS = {"leerling": ("pupil",), "personeel": ("teacher", "staff")}  # ?rol= in the search
 ROLE_NAMES = {"pupil": N_("leerling"), "teacher": N_("leerkracht"), "staff": N_("personeel"), "parent": N_("ouder")}
@@ -35,6 +38,8 @@ CHANGES = {  # /personen/<id>/<word>: the SchoolAdministration method, and what 
     "inschakelen": ("reactivate", N_("Het account van %(name)s werkt weer. %(name)s kan zich opnieuw aanmelden.")),
     "beheerder": ("appoint", N_("%(name)s is nu schoolbeheerder.")),
     "geen-beheerder": ("dismiss", N_("%(name)s is geen schoolbeheerder meer.")),
+    "tweede-stap": ("reset_second_factor", N_("De tweede stap van %(name)s is gewist. %(name)s is overal afgemeld "
+                                              "en stelt bij de volgende aanmelding een nieuwe in.")),
 }
 LETTERS = {"wachtwoord": "reset_password", "brief": "person_letter"}  # answered with a page to print
 REFUSALS = {
@@ -70,6 +75,9 @@ REFUSALS = {
     "not_waiting": N_("Dit mandaat wacht niet (meer) op de goedkeuring van de school. Er is niets veranderd."),
     "no_letter_needed": N_("Dit mandaat wacht niet (meer) op de ouder. Een nieuwe brief is niet nodig."),
     "ended": N_("Dit mandaat is al afgelopen of ingetrokken. Er is niets veranderd."),
+    "no_mandate": N_("Een tweede stap wissen kan alleen met een mandaat om het account van deze persoon te beheren. "
+                     "Vraag het aan de helpdesk van leerID."),
+    "no_second_factor": N_("Deze persoon heeft geen tweede stap ingesteld. Er is niets om te wissen."),
     "other_school": N_("Dit mandaat is van een andere school. Alleen die school of de helpdesk van leerID kan het "
                        "intrekken."),
 }

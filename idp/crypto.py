@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,24 +29,48 @@ def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+def normalise_password(password: str) -> str:
+    """NFKC (SP 800-63B §5.1.1.2): the same password typed on another keyboard or system is the same password."""
+    return unicodedata.normalize("NFKC", password)
+
+
 class Passwords:
-    """argon2id hashing; `verify` also tells when a hash needs the current parameters."""
+    """argon2id hashing of the NFKC form; `verify` also tells when a hash needs the current parameters.
+
+    Hashes made before normalisation hold the password as it was typed: `verify` tries the NFKC form, then the
+    raw form, and a match on the raw form makes `needs_rehash` true for that hash (in this thread), so that the
+    login stores the normalised form.
+    """
 
     def __init__(self, memory_kib: int, time_cost: int, parallelism: int):
         self._hasher = PasswordHasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism)
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._raw_match = threading.local()  # the last hash that only the raw (unnormalised) form opened
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        return self._hasher.hash(normalise_password(password))
 
     def verify(self, stored: str | None, password: str) -> bool:
-        """Constant work whether or not an account exists: a missing hash is checked against a dummy."""
+        """Constant work whether or not an account exists: a missing hash is checked against a dummy. The work
+        depends only on whether the password is in NFKC form already, never on the account."""
+        self._raw_match.hash = None
+        normalised = normalise_password(password)
+        if self._check(stored, normalised):
+            return stored is not None
+        if normalised != password and self._check(stored, password) and stored is not None:
+            self._raw_match.hash = stored
+            return True
+        return False
+
+    def _check(self, stored: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            return self._hasher.verify(stored or self._dummy, password)
         except (VerificationError, InvalidHashError):
             return False
 
     def needs_rehash(self, stored: str) -> bool:
+        if getattr(self._raw_match, "hash", None) == stored:
+            return True
         return self._hasher.check_needs_rehash(stored)
 
 

@@ -46,6 +46,10 @@ class School(Base):
     name: Mapped[str] = mapped_column(String(200))
     level: Mapped[str | None] = mapped_column(String(16))
     created_at = mapped_column(UtcDateTime, default=utcnow)
+    # QR badges (idp/badges.py): the networks (CIDR) a badge login may come from, none or empty for anywhere; and
+    # what a pupil adds to the badge: nothing, a PIN of four digits, or the picture they know
+    badge_networks: Mapped[list | None] = mapped_column(JSON)
+    badge_second_step: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
 
     def as_claim(self) -> dict:
         return {"number": self.number, "name": self.name}

@@ -84,6 +84,11 @@ class RedisStore:
         """Take one back, only while the window is open (a DECR on a lapsed key would leave one without TTL)."""
         self._call(lambda: self.redis.eval(UNCOUNT, 1, self.key(kind, ident)))
 
+    def script(self, source: str) -> Callable[[list[str], list], Any]:
+        """A Lua script, run atomically in one round trip (EVALSHA, loaded once); a Redis failure fails closed."""
+        compiled = self.redis.register_script(source)
+        return lambda keys, args: self._call(lambda: compiled(keys=keys, args=args))
+
     def ping(self) -> None:
         self._call(self.redis.ping)
 

@@ -22,11 +22,25 @@ class InvalidCredentials(LeerIDError):
 
 
 class Throttled(LeerIDError):
-    """Too many failures; refused even with the right secret until the window passes."""
+    """Too many failures; refused even with the right secret for `retry_after` seconds. `reason`: "delay" (after a
+    few failures each next attempt waits longer), "source" (too many failures from this network), "lock" (Locked);
+    `kind` the secret that was refused ("pwd", "otp", "recovery", ...)."""
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int, reason: str = "delay", kind: str = "pwd"):
         super().__init__(f"too many attempts, retry after {retry_after} s")
         self.retry_after = retry_after
+        self.reason = reason
+        self.kind = kind
+
+
+class Locked(Throttled):
+    """After repeated failures the account is locked for attempts without its device cookie (or, with `device`,
+    for all the browsers that hold it, which share one count), for `retry_after` seconds; an unknown name is locked
+    alike."""
+
+    def __init__(self, retry_after: int, kind: str = "pwd", device: bool = False):
+        super().__init__(retry_after, "lock", kind)
+        self.device = device
 
 
 class StoreUnavailable(LeerIDError):

@@ -13,22 +13,25 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale, gettext, ngettext
 
 from idp.accounts import AccountRepository
 from idp.attribute_text import lines, purpose
 from idp.authorize import PARENT_FIRST, acting_for, is_young, parse_claims, responder
 from idp.claims import attribute_values, releasable
-from idp.errors import InvalidCredentials, Throttled
+from idp.errors import InvalidCredentials, Locked, Throttled
 from idp.interactions import Interaction
 from idp.login import ACR_MFA, AuthResult
 from idp.totp import InvalidTotpError, TotpService, is_recovery_code
 from idp.web import (
     SSO_COOKIE,
     binding,
+    device_cookie,
     error_page,
+    full_login,
     oauth_server,
     own_page,
+    remember_device,
     services,
     set_sso_cookie,
     signed_in,
@@ -82,13 +85,17 @@ def _current_account(interaction: Interaction):
         return AccountRepository(session).find(sso.account_id)
 
 
-def _login_page(interaction: Interaction, status: int = 200, error: str | None = None, username: str = ""):
+def _login_page(interaction: Interaction, status: int = 200, error: str | None = None, username: str = "",
+                refused: Throttled | None = None, recovering: bool = False):
+    """`refused`: a Throttled or Locked attempt (its ways back in are listed); `recovering`: the recovery code field
+    is shown (a locked name, or a wrong recovery attempt)."""
+    lock = _lock(refused)
     html = render_template(
         "login.html", interaction=interaction, client=_client(interaction), error=error,
         username=username or interaction.params.get("login_hint", "")[:64],
-        current=_current_account(interaction),
+        current=_current_account(interaction), lock=lock, recovering=recovering or bool(lock and lock["kind"] == "pwd"),
     )
-    return private(make_response(html, status))
+    return _retry_after(private(make_response(html, status)), refused)
 
 
 @bp.get("/<uid>")
@@ -102,6 +109,9 @@ def show(interaction: Interaction):
         return _chooser_page(interaction)
     if interaction.step == "mfa" and interaction.second_factor_for:
         return _code_page(interaction)
+    if interaction.step in ("enrol", "enrolled"):  # setting up a second factor (idp/enrol_views.py)
+        from idp.enrol_views import enrol_page
+        return enrol_page(interaction)
     return _login_page(interaction)
 
 
@@ -210,27 +220,72 @@ def login(interaction: Interaction):
     username, password = request.form.get("username", ""), request.form.get("password", "")
     if not username.strip() or not password:
         return _login_page(interaction, 400, gettext("Vul je gebruikersnaam en je wachtwoord in."), username)
-    container = services()
+    container, source, device = services(), request.remote_addr or "unknown", device_cookie()
+    recovery = request.form.get("recovery_code", "").strip()  # offered on the page that says the name is locked
     try:
-        result = container.login.password(username, password, request.remote_addr or "unknown")
+        if recovery:
+            checker = TotpService(container.db, container.vault, container.audit, guard=container.guard)
+            result = container.login.recover(username, password, recovery, source, checker, device)
+        else:
+            result = container.login.password(username, password, source, device)
     except InvalidCredentials:
+        if recovery:
+            return _login_page(interaction, 401, gettext(
+                "De gebruikersnaam, het wachtwoord of de herstelcode klopt niet. Kijk ze goed na en probeer opnieuw."),
+                username, recovering=True)
         return _login_page(interaction, 401, gettext(
             "Die gebruikersnaam of dat wachtwoord klopt niet. Kijk ze goed na en probeer opnieuw."), username)
     except Throttled as exc:
-        minutes = max(1, (exc.retry_after + 59) // 60)
-        return _login_page(interaction, 429, gettext(
-            "Je hebt te vaak een fout wachtwoord ingetypt. Wacht %(minutes)s minuten en probeer dan opnieuw.",
-            minutes=minutes), username)
+        return _login_page(interaction, 429, _refusal(exc, gettext(
+            "Deze gebruikersnaam is even op slot, omdat er te vaak een fout wachtwoord werd ingetypt.")),
+            username, exc)
     if result.second_factor:  # no session yet: the code page first
         interaction.step, interaction.step_up = "mfa", False
         interaction.second_factor_for, interaction.second_factor_amr = result.account_id, result.amr
         container.interactions.save(interaction)
         return redirect(url_for("interaction.show", uid=interaction.uid), 303)
-    return _logged_in(interaction, result)
+    return remember_device(_logged_in(interaction, result), result.account_id)
+
+
+def _refusal(exc: Throttled, locked: str) -> str:
+    """What a refused attempt is told: the same for a name that exists and one that does not."""
+    if isinstance(exc, Locked):
+        return locked
+    if exc.reason == "source":
+        return ngettext("Op dit netwerk werd te vaak een fout wachtwoord of een foute code ingetypt. Wacht %(num)d "
+                        "minuut en probeer dan opnieuw.", "Op dit netwerk werd te vaak een fout wachtwoord of een "
+                        "foute code ingetypt. Wacht %(num)d minuten en probeer dan opnieuw.", _minutes(exc))
+    if exc.kind == "pwd":
+        return ngettext("Er werd een paar keer een fout wachtwoord ingetypt. Wacht %(num)d seconde en probeer dan "
+                        "opnieuw.", "Er werd een paar keer een fout wachtwoord ingetypt. Wacht %(num)d seconden en "
+                        "probeer dan opnieuw.", exc.retry_after)
+    return ngettext("Er werd een paar keer een foute code ingetypt. Wacht %(num)d seconde en probeer dan opnieuw.",
+                    "Er werd een paar keer een foute code ingetypt. Wacht %(num)d seconden en probeer dan opnieuw.",
+                    exc.retry_after)
+
+
+def _minutes(exc: Throttled) -> int:
+    return max(1, (exc.retry_after + 59) // 60)
+
+
+def _lock(exc: Throttled | None) -> dict | None:
+    """For the page's list of ways back in: how long the lock lasts and which secret it is for."""
+    return {"minutes": _minutes(exc), "kind": exc.kind, "device": exc.device} if isinstance(exc, Locked) else None
+
+
+def _retry_after(response, exc: Throttled | None):
+    if exc is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _logged_in(interaction: Interaction, result):
-    """A new SSO session for the person who just authenticated, then back to the authorization."""
+    """A new SSO session for the person who just authenticated, then back to the authorization; first the set-up
+    of a second factor when they need one and have none (idp/enrol_views.py). Only a session made with every factor
+    the account has (never with a badge) lets remember_device trust this browser."""
+    from idp.enrol_views import enrol_first  # that module builds on this one
+    if (enrolment := enrol_first(interaction, result)) is not None:
+        return enrolment
     container = services()
     container.sessions.end(request.cookies.get(SSO_COOKIE))
     cookie, _ = container.sessions.create(result.account_id, result.acr, result.amr, result.auth_time)
@@ -238,12 +293,21 @@ def _logged_in(interaction: Interaction, result):
     interaction.logged_in = True
     interaction.second_factor_for, interaction.second_factor_amr, interaction.step_up = None, None, False
     container.interactions.rebind(interaction, binding())
+    if "badge" not in result.amr and (result.acr == ACR_MFA or not container.login.has_second_factor(result.account_id)):
+        full_login(result.account_id)
     return set_sso_cookie(_resume(interaction), cookie)
 
 
-def _code_page(interaction: Interaction, status: int = 200, error: str | None = None):
-    html = render_template("totp.html", interaction=interaction, client=_client(interaction), error=error)
-    return private(make_response(html, status))
+def _code_page(interaction: Interaction, status: int = 200, error: str | None = None,
+               refused: Throttled | None = None):
+    """The second factor's page: the code field for a code app, the passkey button for a passkey (or both)."""
+    from idp.passkeys import second_factors
+
+    with services().db.read() as session:
+        methods = second_factors(session, interaction.second_factor_for or "")
+    html = render_template("totp.html", interaction=interaction, client=_client(interaction), error=error,
+                           methods=methods, lock=_lock(refused))
+    return _retry_after(private(make_response(html, status)), refused)
 
 
 @bp.post("/<uid>/code")
@@ -261,31 +325,31 @@ def code(interaction: Interaction):
     typed = request.form.get("code", "")
     if not typed.strip():
         return _code_page(interaction, 400, gettext("Typ de code van zes cijfers uit je app."))
-    s, source = container.settings, request.remote_addr or "unknown"
-    checker = TotpService(container.db, container.vault, container.audit, container.store,
-                          limits=(s.login_max_failures, s.login_max_failures_per_source, s.login_window))
+    source, device = request.remote_addr or "unknown", device_cookie()
+    checker = TotpService(container.db, container.vault, container.audit, container.store, guard=container.guard)
     amr = tuple(interaction.second_factor_amr or ("pwd",))
     try:
         if is_recovery_code(typed):
-            result = _recovered(checker, account_id, typed, source, amr)
+            result = _recovered(checker, account_id, typed, source, amr, device)
         else:
-            result = container.login.totp(account_id, typed, source, checker.check, amr)
+            result = container.login.totp(account_id, typed, source, checker.check, amr, device)
     except InvalidTotpError:
         return _code_page(interaction, 401, gettext(
             "Die code klopt niet of is al gebruikt. Wacht op een nieuwe code in je app en probeer opnieuw."))
     except Throttled as exc:
-        minutes = max(1, (exc.retry_after + 59) // 60)
-        return _code_page(interaction, 429, gettext(
-            "Je hebt te vaak een foute code ingetypt. Wacht %(minutes)s minuten en probeer dan opnieuw.",
-            minutes=minutes))
-    return _logged_in(interaction, result)
+        locked = gettext("Er werd te vaak een foute herstelcode ingetypt. Daarom kan je even geen herstelcode "
+                         "gebruiken.") if exc.kind == "recovery" else gettext(
+            "Er werd te vaak een foute code ingetypt. Daarom kan je even geen code uit je app gebruiken.")
+        return _code_page(interaction, 429, _refusal(exc, locked), exc)
+    return remember_device(_logged_in(interaction, result), result.account_id)
 
 
-def _recovered(checker: TotpService, account_id: str, typed: str, source: str, amr: tuple[str, ...]) -> AuthResult:
+def _recovered(checker: TotpService, account_id: str, typed: str, source: str, amr: tuple[str, ...],
+               device: str | None = None) -> AuthResult:
     """A recovery code instead of the app's code (used up at once, audited mfa_recovery_used). It is a second
     factor, so acr is mfa; but it is no one-time password from the app, so amr says "mfa" (RFC 8176: multiple-factor
     authentication), never "otp"."""
-    checker.second_factor(account_id, typed, source)  # a TOTP code would not reach here: is_recovery_code
+    checker.second_factor(account_id, typed, source, device=device)  # a TOTP code would not reach here
     methods = [*dict.fromkeys([*amr, "mfa"])]
     services().audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": methods})
     return AuthResult(account_id, ACR_MFA, methods, int(time.time()))

@@ -26,6 +26,7 @@ class Interaction:
     second_factor_for: str | None = None  # mfa: the account whose password (or SSO session) was checked
     second_factor_amr: list | None = None  # mfa: how that account authenticated so far
     step_up: bool = False  # mfa: asked by acr_values over an existing SSO session of that account
+    password_version: str | None = None  # enrol: the password's version when set-up began; changed: log in again
 
     def saw(self, client, asked) -> bool:
         """Whether the consent page showed this policy version and at least these attributes."""

@@ -1,17 +1,19 @@
-"""LoginService: password and TOTP authentication with throttling per account and per source."""
+"""LoginService: password and TOTP authentication, every attempt judged by the Guard (idp/guard.py)."""
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from idp.accounts import AccountRepository
 from idp.audit import AuditLog
-from idp.crypto import Passwords
+from idp.crypto import Passwords, sha256_hex
 from idp.db import Database
-from idp.ephemeral import RedisStore
-from idp.errors import InvalidCredentials, Throttled
-from idp.totp import InvalidTotpError, enrolled
+from idp.errors import InvalidCredentials
+from idp.guard import Attempt, Guard
+from idp.passkeys import second_factors
+from idp.totp import InvalidTotpError
 
 ACR_PASSWORD = "urn:leerid:acr:pwd"
 ACR_MFA = "urn:leerid:acr:mfa"
@@ -23,70 +25,122 @@ class AuthResult:
     acr: str
     amr: list[str]
     auth_time: int
-    second_factor: str | None = None  # "otp": the password was right, a TOTP code must follow before a session
+    second_factor: tuple[str, ...] = ()  # ("otp", "hwk"): the password was right; one of these must follow first
+
+
+@dataclass(frozen=True)
+class _Found:
+    name: str  # the name typed, trimmed and lower-cased
+    account_id: str | None
+    stored: str | None  # the password hash; None for an unknown or deactivated account
+    key: str  # what the guard counts by: the account id, or the unknown name
+    version: str  # changes with the password: a new password starts with a clean count and ends device trust
+
+
+class RecoveryCodes(Protocol):
+    """The recovery codes of an account (idp/totp.py TotpService)."""
+
+    def has_recovery_code(self, account_id: str, code: str) -> bool: ...  # looks, never changes anything
+
+    def use_recovery_code(self, account_id: str, code: str) -> bool: ...  # uses it up; False when already used
+
+
+def credential_version(stored: str | None) -> str:
+    """The guard's version of a password hash (idp/guard.py): "" for none."""
+    return sha256_hex(stored)[:16] if stored else ""
 
 
 class LoginService:
-    def __init__(self, db: Database, store: RedisStore, passwords: Passwords, audit: AuditLog, *,
-                 max_failures: int, max_failures_per_source: int, window: int):
+    def __init__(self, db: Database, guard: Guard, passwords: Passwords, audit: AuditLog):
         self.db = db
-        self.audit = audit
-        self.store = store
+        self.guard = guard
         self.passwords = passwords
-        self.max_failures = max_failures
-        self.max_per_source = max_failures_per_source
-        self.window = window
+        self.audit = audit
 
-    def password(self, username: str, password: str, source: str) -> AuthResult:
-        """Unknown user and wrong password look and take the same; a throttled attempt is refused."""
-        username = username.strip().lower()[:64]
-        self._count_attempt(username, source)
-        with self.db.read() as session:
-            account = AccountRepository(session).find_by_username(username)
-            stored = account.password_hash if account and account.disabled_at is None else None
-            ok = self.passwords.verify(stored, password[:256])
-            account_id = account.id if account else None
-            needs_otp = ok and account_id is not None and enrolled(session, account_id)
+    def password(self, username: str, password: str, source: str, device: str | None = None) -> AuthResult:
+        """Unknown user and wrong password look and take the same, their delays and locks too; a throttled attempt
+        is refused (Throttled, Locked) before the password is looked at. `device`: the browser's device cookie."""
+        found = self._find(username)
+        attempt = self.guard.before("pwd", found.key, source, device, found.version)
+        ok = self.passwords.verify(found.stored, password[:256])
+        account_id = found.account_id
         if not ok or account_id is None:
-            if account_id is not None:
-                self.audit.record("login_failed", actor_id=account_id, subject_id=account_id,
-                                  detail={"method": "pwd"})
+            self._failed(attempt, "login_failed", "pwd", account_id, found.name)
             raise InvalidCredentials("unknown user or wrong password")
-        self.store.delete("login-attempts-account", username)
-        self.store.uncount("login-attempts-source", source)
-        if self.passwords.needs_rehash(stored):
+        self.guard.succeeded(attempt)
+        if self.passwords.needs_rehash(found.stored):
             self._rehash(account_id, password)
-        if needs_otp:  # the login is audited once the code is right too
-            return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()), second_factor="otp")
+        if self.has_second_factor(account_id):  # the login is audited once the code is right too
+            return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()),
+                              second_factor=self.second_factors(account_id))
         self.audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": ["pwd"]})
         return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()))
 
+    def recover(self, username: str, password: str, code: str, source: str, codes: RecoveryCodes,
+                device: str | None = None) -> AuthResult:
+        """The way back in for a person with a code app whose account is locked by someone else's guesses: the
+        password and one recovery code together (two factors: acr mfa, amr pwd+mfa). Counted as its own kind
+        ("recovery"), apart from the password's lock; a guesser would need a 20-digit single-use code as well.
+        The code is looked up whatever the password (so that the time taken never tells whether the password was
+        right), and used up only when both are right."""
+        found = self._find(username)
+        attempt = self.guard.before("recovery", found.key, source, device, found.version)
+        account_id = found.account_id
+        password_ok = self.passwords.verify(found.stored, password[:256]) and account_id is not None
+        code_ok = codes.has_recovery_code(account_id or "", code)
+        if not (password_ok and code_ok and codes.use_recovery_code(account_id, code)):
+            event, method = ("mfa_failed", "recovery") if password_ok else ("login_failed", "pwd")
+            self._failed(attempt, event, method, account_id, found.name)
+            raise InvalidCredentials("unknown user, wrong password or wrong recovery code")
+        self.guard.succeeded(attempt)
+        methods = ["pwd", "mfa"]
+        self.audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": methods})
+        return AuthResult(account_id, ACR_MFA, methods, int(time.time()))
+
     def has_second_factor(self, account_id: str) -> bool:
+        return bool(self.second_factors(account_id))
+
+    def second_factors(self, account_id: str) -> tuple[str, ...]:
+        """The account's second factors as amr values: "otp" (a code app), "hwk" (a passkey)."""
         with self.db.read() as session:
-            return enrolled(session, account_id)
+            return second_factors(session, account_id)
 
     def totp(self, account_id: str, code: str, source: str, check: Callable[[str, str], bool],
-             amr: tuple[str, ...] = ("pwd",)) -> AuthResult:
-        """The second factor after `amr`: counted like passwords, per account (apart from the password's count, which
-        a right password resets) and per source; a throttled attempt is refused even with the right code."""
-        self._count_attempt(account_id, source, account_kind="totp-attempts-account")
+             amr: tuple[str, ...] = ("pwd",), device: str | None = None) -> AuthResult:
+        """The second factor after `amr`, judged by the guard as kind "otp" (apart from the password's count, which
+        a right password resets); a throttled attempt is refused even with the right code."""
+        attempt = self.guard.before("otp", account_id, source, device, self.credential_version(account_id))
         if not check(account_id, code):
-            self.audit.record("mfa_failed", actor_id=account_id, subject_id=account_id, detail={"method": "otp"})
+            self._failed(attempt, "mfa_failed", "otp", account_id)
             raise InvalidTotpError("wrong or used code")
-        self.store.delete("totp-attempts-account", account_id)
-        self.store.uncount("login-attempts-source", source)
+        self.guard.succeeded(attempt)
         methods = [*dict.fromkeys([*amr, "otp"])]
         self.audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": methods})
         return AuthResult(account_id, ACR_MFA, methods, int(time.time()))
 
-    def _count_attempt(self, account: str, source: str, account_kind: str = "login-attempts-account") -> None:
-        """Every attempt is counted before the secret is checked, so parallel guesses cannot slip past;
-        a successful login takes its own count back."""
-        for kind, ident, limit in ((account_kind, account, self.max_failures),
-                                   ("login-attempts-source", source, self.max_per_source)):
-            attempts, left = self.store.count(kind, ident, self.window)
-            if attempts > limit:
-                raise Throttled(left or self.window)
+    def credential_version(self, account_id: str) -> str:
+        """The account's credential version for the guard (idp/guard.py): it changes with the password."""
+        with self.db.read() as session:
+            account = AccountRepository(session).find(account_id)
+            return credential_version(account.password_hash if account and account.disabled_at is None else None)
+
+    def _find(self, username: str) -> _Found:
+        username = username.strip().lower()[:64]
+        with self.db.read() as session:
+            account = AccountRepository(session).find_by_username(username)
+            stored = account.password_hash if account and account.disabled_at is None else None
+            account_id = account.id if account else None
+        return _Found(username, account_id, stored, account_id or Guard.unknown(username), credential_version(stored))
+
+    def _failed(self, attempt: Attempt, event: str, method: str, account_id: str | None, name: str = "") -> None:
+        """Audited (never the secret typed), then counted: it may lock the account. A name that names no one is
+        audited too, by a keyed HMAC of the name and with no subject, so that a wrong password for an account and
+        a name that names no one take the same work (their times never tell whether the name exists)."""
+        if account_id is not None:
+            self.audit.record(event, actor_id=account_id, subject_id=account_id, detail={"method": method})
+        else:
+            self.audit.record(event, detail={"method": method, "name": self.guard.pseudonym(name)})
+        self.guard.failed(attempt)
 
     def _rehash(self, account_id: str, password: str) -> None:
         with self.db.transaction() as session:

@@ -41,6 +41,7 @@ EVENTS = {  # what happened to the person (done by them, by their school, or by 
     "consent_withdrawn": N_("Toestemming ingetrokken voor %(platform)s. Het krijgt niets meer over jou."),
     "account_created": N_("Je leerID werd gemaakt."),
     "account_activated": N_("Je koos je wachtwoord."),
+    "password_changed": N_("Je veranderde je wachtwoord. Op andere toestellen werd je afgemeld."),
     "account_deactivated": N_("Je account werd uitgeschakeld."),
     "account_reactivated": N_("Je account werkt weer."),
     "school_admin_deactivated": N_("Je school schakelde je account uit."),
@@ -66,6 +67,13 @@ EVENTS = {  # what happened to the person (done by them, by their school, or by 
     "mfa_failed": N_("Iemand typte een foute code bij het aanmelden als jou."),
     "mfa_recovery_used": N_("Je meldde je aan met een herstelcode."),
     "mfa_recovery_codes_renewed": N_("Je maakte nieuwe herstelcodes."),
+    "passkey_added": N_("Je voegde een passkey toe om je aan te melden."),
+    "passkey_removed": N_("Een passkey om je aan te melden werd verwijderd."),
+    "passkey_failed": N_("Een aanmelding met je passkey lukte niet."),
+    "passkey_clone_detected": N_("Iemand probeerde zich aan te melden met een kopie van je passkey. leerID "
+                                 "weigerde dat."),
+    "mfa_reset": N_("Je tweede stap (je code-app en herstelcodes) werd gewist. Je stelt een nieuwe in bij je volgende "
+                    "aanmelding."),
     "school_admin_mandate_registered": N_("Je school koppelde een ouder aan je leerID."),
     "school_admin_mandate_accepted": N_("Je school keurde een mandaat goed om voor jou op te treden."),
     "school_admin_mandate_revoked": N_("Je school trok een mandaat in om voor jou op te treden."),
@@ -74,6 +82,9 @@ EVENTS = {  # what happened to the person (done by them, by their school, or by 
     "backchannel_logout_failed": N_("leerID kon %(platform)s niet meteen laten weten dat je afgemeld bent. Het "
                                     "probeert het opnieuw."),
     "mandate_revoked": N_("Een mandaat om voor jou op te treden werd ingetrokken."),
+    "badge_issued": N_("Je school maakte een badge waarmee je je aanmeldt."),
+    "badge_revoked": N_("Je school zette je badge uit. Hij werkt niet meer."),
+    "badge_settings_changed": N_("Je veranderde de instellingen voor badges van je school."),
 }
 FOR_OTHERS = {  # what the person did for someone else (%(name)s)
     "attributes_released": N_("%(platform)s kreeg gegevens over %(name)s."),
@@ -90,9 +101,12 @@ FOR_OTHERS = {  # what the person did for someone else (%(name)s)
     "mandate_used": N_("Je meldde je voor %(name)s aan bij %(platform)s."),
     "token_exchanged": N_("%(platform)s kreeg een sleutel om voor %(name)s te werken."),
     "school_admin_mandate_registered": N_("Je koppelde een ouder aan %(name)s."),
+    "mfa_reset": N_("Je wiste de tweede stap van %(name)s."),
     "school_admin_mandate_accepted": N_("Je keurde een mandaat goed om voor %(name)s op te treden."),
     "school_admin_mandate_revoked": N_("Je trok een mandaat in om voor %(name)s op te treden."),
     "mandate_letter_issued": N_("Je maakte een brief met een code voor de ouder van %(name)s."),
+    "badge_issued": N_("Je maakte een badge voor %(name)s."),
+    "badge_revoked": N_("Je zette de badge van %(name)s uit."),
 }
 SOMETHING = N_("Er gebeurde iets met je account (%(event)s).")
 SOMETHING_FOR = N_("Je deed iets voor %(name)s (%(event)s).")

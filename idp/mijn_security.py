@@ -1,5 +1,6 @@
 """Blueprint "mijn_security": in Mijn leerID, the person sets up, replaces or removes their code app (TOTP) and
-makes new recovery codes (issue 6, item 2).
+makes new recovery codes (issue 6, item 2), and sees their passkeys (added, renamed and removed in
+idp.passkey_views, issue 6, item 5).
 
 A new secret waits encrypted in Redis, bound to this SSO session, until its first code is right; only then is it
 stored. Removing and new recovery codes ask for a current code. Every page is the signed-in person's own, no-store.
@@ -20,8 +21,10 @@ from flask import (
 from flask_babel import gettext
 
 from idp.errors import Throttled
+from idp.mijn import when
+from idp.passkeys import PasskeyService, recent
 from idp.totp import InvalidTotpError, TotpService
-from idp.web import for_signed_in, services, signed_in
+from idp.web import device_cookie, for_signed_in, services, signed_in
 
 bp = Blueprint("mijn_security", __name__, url_prefix="/mijn/beveiliging")
 for_signed_in(bp, "mijn_security.overview")
@@ -29,9 +32,12 @@ for_signed_in(bp, "mijn_security.overview")
 
 def totp() -> TotpService:
     container = services()
-    s = container.settings
-    return TotpService(container.db, container.vault, container.audit, container.store,
-                       limits=(s.login_max_failures, s.login_max_failures_per_source, s.login_window))
+    return TotpService(container.db, container.vault, container.audit, container.store, guard=container.guard)
+
+
+def passkeys() -> PasskeyService:
+    container = services()
+    return PasskeyService(container.db, container.store, container.settings.issuer, container.guard)
 
 
 def _session_id() -> str:
@@ -47,7 +53,7 @@ def _page(template: str, status: int = 200, **context):
                                          **context), status)
 
 
-def _code_error(exc: Exception) -> str:
+def code_error(exc: Exception) -> str:
     if isinstance(exc, Throttled):
         minutes = max(1, (exc.retry_after + 59) // 60)
         return gettext("Je hebt te vaak een foute code ingetypt. Wacht %(minutes)s minuten en probeer dan opnieuw.",
@@ -55,16 +61,18 @@ def _code_error(exc: Exception) -> str:
     return gettext("Die code klopt niet of is al gebruikt. Wacht op een nieuwe code in je app en probeer opnieuw.")
 
 
-def _overview(status: int = 200, error: str | None = None, failed: str | None = None):
+def overview_page(status: int = 200, error: str | None = None, failed: str | None = None):
+    """The code app, its recovery codes and the passkeys; `failed` names the form whose `error` is shown."""
     service = totp()
     enrolled = service.enrolled(g.actor_id)
     return _page("mijn/security.html", status, enrolled=enrolled, error=error, failed=failed,
-                 left=service.recovery_codes_left(g.actor_id) if enrolled else 0)
+                 left=service.recovery_codes_left(g.actor_id) if enrolled else 0,
+                 passkeys=passkeys().for_account(g.actor_id), recent=recent(signed_in().auth_time), when=when)
 
 
 @bp.get("")
 def overview():
-    return _overview()
+    return overview_page()
 
 
 @bp.post("/instellen")
@@ -74,9 +82,10 @@ def start():
     service = totp()
     try:
         if service.enrolled(g.actor_id) and service.pending(g.actor_id, _session_id()) is None:
-            service.second_factor(g.actor_id, request.form.get("code", ""), request.remote_addr or "unknown")
+            service.second_factor(g.actor_id, request.form.get("code", ""), request.remote_addr or "unknown",
+                                  device=device_cookie())
     except (InvalidTotpError, Throttled) as exc:
-        return _overview(429 if isinstance(exc, Throttled) else 400, _code_error(exc), "replace")
+        return overview_page(429 if isinstance(exc, Throttled) else 400, code_error(exc), "replace")
     service.start(g.actor_id, _session_id())
     return redirect(url_for("mijn_security.enrol"), 303)
 
@@ -112,7 +121,7 @@ def remove():
     try:
         totp().remove(g.actor_id, request.form.get("code", ""), request.remote_addr or "unknown")
     except (InvalidTotpError, Throttled) as exc:
-        return _overview(429 if isinstance(exc, Throttled) else 400, _code_error(exc), "remove")
+        return overview_page(429 if isinstance(exc, Throttled) else 400, code_error(exc), "remove")
     flash(gettext("Je code-app is verwijderd. Je meldt je nu aan met alleen je wachtwoord."), "done")
     return redirect(url_for("mijn_security.overview"), 303)
 
@@ -123,5 +132,5 @@ def renew():
         codes = totp().renew_recovery_codes(g.actor_id, request.form.get("code", ""),
                                             request.remote_addr or "unknown")
     except (InvalidTotpError, Throttled) as exc:
-        return _overview(429 if isinstance(exc, Throttled) else 400, _code_error(exc), "renew")
+        return overview_page(429 if isinstance(exc, Throttled) else 400, code_error(exc), "renew")
     return _page("mijn/security_codes.html", codes=codes, first=False)

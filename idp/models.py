@@ -10,8 +10,10 @@ def load_all() -> None:
     import idp.accounts  # noqa: F401
     import idp.activation  # noqa: F401
     import idp.audit  # noqa: F401
+    import idp.badges  # noqa: F401
     import idp.directory  # noqa: F401
     import idp.keys  # noqa: F401
+    import idp.passkeys  # noqa: F401
     import idp.tokens  # noqa: F401
     import idp.totp  # noqa: F401
     import mandates.links  # noqa: F401

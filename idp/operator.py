@@ -18,6 +18,7 @@ from flask_babel import gettext
 from clients.policies import UnknownRequest
 from idp.accounts import AccountRepository
 from idp.attribute_text import label
+from idp.enrol_views import second_factor_first
 from idp.web import error_page, for_signed_in, services
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -34,6 +35,9 @@ def operators_only():
         if account is None or not account.operator:
             return error_page("not_operator", 403)
     return None
+
+
+second_factor_first(bp, "operator.requests")  # an operator's session has a second factor (issue 6, item 3)
 
 
 @bp.get("")

@@ -25,8 +25,10 @@ from idp.activation import Letter, fresh_letter
 from idp.db import Database, utcnow
 from idp.directory import school_year_label
 from idp.errors import LeerIDError, NotFound
+from idp.mfa_policy import RESET, forget_second_factors, second_factor_rows
 from idp.school_scope import SchoolScope, administered_schools
 from idp.sessions import SessionStore
+from mandates.store import Mandate, MandateStore
 
 STAFF_ROLES = ("teacher", "staff")
 PAGE_SIZE = 25
@@ -44,7 +46,9 @@ class Refused(LeerIDError):
                "no_agreement", "agreement_too_long", "not_activated",
                # mandates (idp/school_mandates.py)
                "not_pupil", "adult", "no_parent_given", "no_parent", "several_parents", "already_linked", "own_link",
-               "own_mandate", "not_waiting", "no_letter_needed", "ended", "other_school")
+               "own_mandate", "not_waiting", "no_letter_needed", "ended", "other_school",
+               # second factors
+               "no_mandate", "no_second_factor")
 
     def __init__(self, reason: str):
         super().__init__(f"refused: {reason}")
@@ -110,6 +114,8 @@ class PersonDetail:
     memberships: tuple[MembershipRow, ...]  # this school's only, oldest first
     elsewhere: bool  # also a member of another school today (which one, this school never learns)
     is_self: bool
+    second_factor: bool = False  # a code app or a passkey
+    manages: bool = False  # a `manage-account` mandate lets this administrator wipe the second factor
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,10 @@ class SchoolAdministration:
                 m.role, m.class_name, school_year_label(m.school_class.school_year) if m.school_class else None,
                 m.valid_from, m.valid_until, m.is_admin, m.current(scope.today)) for m in scope.memberships(person))
             return PersonDetail(_row(scope, person), person.birthdate, person.email, person.password_hash is not None,
-                                history, scope.elsewhere(person), person.id == actor_id)
+                                history, scope.elsewhere(person), person.id == actor_id,
+                                bool(second_factor_rows(session, person.id)),
+                                person.id != actor_id and not _shared(scope, person)
+                                and managing_mandate(scope, actor_id, person.id) is not None)
 
     def classes(self, actor_id: str, number: str) -> list[ClassRow]:
         """This school year's classes, by name, with how many people are in each today."""
@@ -335,6 +344,30 @@ class SchoolAdministration:
             _record(scope, "school_admin_removed", actor_id, person)
             return _row(scope, person)
 
+    def reset_second_factor(self, actor_id: str, number: str, account_id: str) -> PersonRow:
+        """The person's code app, recovery codes and passkeys are wiped and their sessions end, under a mandate
+        with `manage-account` for them held by this school (a `school` mandate) or by the administrator; audited
+        `mfa_reset`. At their next login the person is told, and sets up a new second factor. Like a new password,
+        never for someone another school also counts on, nor for an administrator: leerID's helpdesk does that."""
+        with self.db.transaction() as session:
+            scope = self._administered(session, actor_id, number)
+            person = scope.person(account_id, current=True)
+            if person.id == actor_id:
+                raise Refused("self")
+            if _shared(scope, person):  # as for a new password: not for another school's person or an administrator
+                raise Refused("elsewhere" if scope.elsewhere(person) else "administrator")
+            mandate = managing_mandate(scope, actor_id, person.id)
+            if mandate is None:
+                raise Refused("no_mandate")
+            removed = forget_second_factors(session, person.id)
+            if not removed:
+                raise Refused("no_second_factor")
+            _record(scope, RESET, actor_id, person, {"mandate": mandate.id, "removed": removed})
+            row = _row(scope, person)
+        if self.sessions is not None:
+            self.sessions.end_all(person.id)  # logged in with the old second factor somewhere: no longer
+        return row
+
     # --- platforms: which school-agreement platforms serve this school's people ---
 
     def platforms(self, actor_id: str, number: str) -> list[PlatformRow]:
@@ -397,6 +430,18 @@ def administered(session: Session, actor_id: str, number: str, today: date) -> S
     if school is None:
         raise NotFound("no such school")
     return SchoolScope(session, school, today)
+
+
+def managing_mandate(scope: SchoolScope, actor_id: str, person_id: str) -> Mandate | None:
+    """An active mandate with `manage-account` for the person, held by this school or by the administrator."""
+    query = select(Mandate).where(Mandate.represented_id == person_id, Mandate.state == "active")
+    for mandate in scope.session.scalars(query):
+        ours = mandate.actor_id == actor_id or (mandate.type == "school"
+                                                and mandate.actor_school_id == scope.school.id)
+        if ours and mandate.allows("manage-account") \
+                and MandateStore.held(scope.session, mandate, scope.today).state == "active":
+            return mandate
+    return None
 
 
 def _shared(scope: SchoolScope, person: Account) -> bool:

@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import request as flask_request
 
 from clients.service import ATTRIBUTES, SCOPES, TOKEN_EXCHANGE
+from idp.badges import ACR_BADGE
 from idp.crypto import random_token
 from idp.grants import (
     ALL_METHODS,
@@ -157,7 +158,7 @@ def discovery(settings) -> dict:
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
-        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
+        "acr_values_supported": [ACR_BADGE, ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["nl", "en"],
         "claims_locales_supported": ["nl"],

@@ -18,6 +18,8 @@ class SsoSession:
     clients: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
     acted_for: dict = field(default_factory=dict)  # client id -> the people this session acted for there
+    idle: int | None = None  # a shorter idle time-out and lifetime of its own (badge sessions); None: the store's
+    lifetime: int | None = None
 
 
 class SessionStore:
@@ -29,12 +31,14 @@ class SessionStore:
         self.ttl = ttl
         self.max_age = max_age
 
-    def create(self, account_id: str, acr: str, amr: list[str], auth_time: int | None = None) -> tuple[str, SsoSession]:
-        """A new session under a new cookie value (the identifier changes at every login)."""
+    def create(self, account_id: str, acr: str, amr: list[str], auth_time: int | None = None, *,
+               idle: int | None = None, lifetime: int | None = None) -> tuple[str, SsoSession]:
+        """A new session under a new cookie value (the identifier changes at every login); `idle` and `lifetime`
+        shorten its time-outs (a badge session's)."""
         cookie = random_token(32)
         session = SsoSession(sid=random_token(16), account_id=account_id,
-                             auth_time=auth_time or int(time.time()), acr=acr, amr=amr)
-        self.store.put(self.KIND, cookie, asdict(session), self.ttl)
+                             auth_time=auth_time or int(time.time()), acr=acr, amr=amr, idle=idle, lifetime=lifetime)
+        self.store.put(self.KIND, cookie, asdict(session), idle or self.ttl)
         return cookie, session
 
     def get(self, cookie: str | None) -> SsoSession | None:
@@ -45,9 +49,12 @@ class SessionStore:
             return None
         session = SsoSession(**data)
         cutoff = self.store.get(self.CUTOFF, session.account_id)
-        if time.time() - session.created_at > self.max_age or (cutoff and session.created_at <= cutoff["at"]):
+        if time.time() - session.created_at > (session.lifetime or self.max_age) \
+                or (cutoff and session.created_at <= cutoff["at"]):
             self.store.delete(self.KIND, cookie)
             return None
+        if session.idle:  # slid by the store's idle time-out above: back to its own
+            self.store.raw(lambda redis: redis.expire(self.store.key(self.KIND, cookie), session.idle))
         return session
 
     def add_client(self, cookie: str, session: SsoSession, client_id: str, acted_for: str | None = None) -> None:
@@ -59,7 +66,7 @@ class SessionStore:
             session.clients.append(client_id)
         if acted_for:
             others.append(acted_for)
-        self.store.put(self.KIND, cookie, asdict(session), self.ttl)
+        self.store.put(self.KIND, cookie, asdict(session), session.idle or self.ttl)
 
     @staticmethod
     def people_at(session: SsoSession, client_id: str) -> list[str]:

@@ -17,7 +17,8 @@ from idp.audit import AuditLog
 from idp.crypto import Vault, sha256_hex
 from idp.db import Base, Database, UtcDateTime, utcnow
 from idp.ephemeral import RedisStore
-from idp.errors import InvalidCredentials, NotFound, Throttled
+from idp.errors import InvalidCredentials, NotFound
+from idp.guard import Guard, GuardPolicy
 
 ISSUER = "leerID"
 DIGITS = 6
@@ -95,6 +96,18 @@ def new_recovery_codes() -> list[str]:
     return [" ".join(code[i:i + 4] for i in range(0, RECOVERY_DIGITS, 4)) for code in codes]
 
 
+def qr_svg(enrolment: Enrolment) -> str:
+    """The enrolment's otpauth URI as an inline SVG QR code (segno), for the set-up pages."""
+    import segno
+
+    return segno.make(enrolment.otpauth_uri, error="m").svg_inline(scale=4, light="#fff", omitsize=False)
+
+
+def grouped(secret: str) -> str:
+    """The base32 secret in groups of four, as people type it into their app."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
 def _context(account_id: str) -> str:
     return f"totp:{account_id}"
 
@@ -107,13 +120,16 @@ class TotpService:
     """Enrols accounts and checks their codes; never stores or logs a secret in clear."""
 
     def __init__(self, db: Database, vault: Vault, audit: AuditLog, store: RedisStore | None = None,
-                 clock=time.time, limits: tuple[int, int, int] | None = None):
+                 clock=time.time, limits: tuple[int, int, int] | None = None, guard: Guard | None = None):
         self.db = db
         self.vault = vault
         self.audit = audit
         self.store = store
         self.clock = clock
-        self.limits = limits  # (per account, per source, window in seconds), as LoginService counts TOTP codes
+        self.guard = guard  # judges every code (idp/guard.py); pass the Container's guard
+        if guard is None and store is not None and limits is not None:  # older callers: (per account, source, window)
+            self.guard = Guard(store, GuardPolicy(max_failures=limits[0], source_failures=limits[1],
+                                                  window=limits[2]), audit)
 
     def enrol(self, username: str) -> Enrolment:
         """A new secret for the account, replacing any earlier one (re-enrolment)."""
@@ -187,9 +203,20 @@ class TotpService:
             name = AccountRepository(session).get(account_id).username
         return Enrolment(secret, pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER))
 
-    def confirm(self, account_id: str, binding: str, code: str) -> list[str]:
+    def confirm(self, account_id: str, binding: str, code: str, *, first: bool = False) -> list[str]:
         """The first code of the waiting secret: only then does it replace any earlier secret, with ten new
-        recovery codes (returned once, stored hashed). A wrong code changes nothing."""
+        recovery codes (returned once, stored hashed). A wrong code changes nothing. `first`: a first second factor
+        only (the set-up during a login): Duplicate, changing nothing, when the account has one by now (a code app
+        or a passkey, set up meanwhile elsewhere); replacing one is Mijn leerID's, after its current code."""
+        from idp.errors import Duplicate
+        from idp.passkeys import second_factors  # that module builds on this one
+
+        def refuse_another(session: Session) -> None:
+            if first and second_factors(session, account_id):
+                raise Duplicate("a second factor was set up meanwhile")
+
+        with self.db.read() as session:
+            refuse_another(session)
         pending = self.pending(account_id, binding)
         step = self._matching_step(pending.secret, code) if pending else None
         if step is None or self.store.consume("totp_pending", f"{account_id}:{binding}") is None:
@@ -198,6 +225,7 @@ class TotpService:
         self.store.raw(lambda r: r.set(RedisStore.key("totp_step", account_id), step, ex=STEP_TTL))
         codes = new_recovery_codes()
         with self.db.transaction() as session:
+            refuse_another(session)  # again where it is written: one set up in between is not replaced either
             self._replace_secret(session, account_id, pending.secret)
             self._replace_recovery_codes(session, account_id, codes)
         self.audit.record("mfa_enrolled", actor_id=account_id, subject_id=account_id, detail={"method": "otp"})
@@ -233,6 +261,14 @@ class TotpService:
         session.add_all(RecoveryCode(account_id=account_id, code_hash=_recovery_hash(account_id, normalise_recovery(c)))
                         for c in codes)
 
+    def has_recovery_code(self, account_id: str, code: str) -> bool:
+        """Whether `code` is one of the account's unused recovery codes: one SELECT whatever is typed (a code of
+        any form, an account id of "" for a name that names no one), never a change."""
+        code_hash = _recovery_hash(account_id, normalise_recovery(code) or "")
+        with self.db.read() as session:
+            return session.scalar(select(RecoveryCode.id).where(RecoveryCode.account_id == account_id,
+                                                                RecoveryCode.code_hash == code_hash)) is not None
+
     def use_recovery_code(self, account_id: str, code: str) -> bool:
         """Used up by one DELETE: of parallel attempts with the same code exactly one counts."""
         code = normalise_recovery(code)
@@ -246,20 +282,19 @@ class TotpService:
             self.audit.record("mfa_recovery_used", actor_id=account_id, subject_id=account_id)
         return used
 
-    def second_factor(self, account_id: str, code: str, source: str, recovery: bool = True) -> str:
-        """A current code ("otp") or, with `recovery`, a recovery code ("mfa"), counted per account and per source
-        with the same counters as the login's code page; raises InvalidTotpError or Throttled."""
-        per_account, per_source, window = self.limits
-        for kind, ident, limit in (("totp-attempts-account", account_id, per_account),
-                                   ("login-attempts-source", source, per_source)):
-            attempts, left = self.store.count(kind, ident, window)
-            if attempts > limit:
-                raise Throttled(left or window)
+    def second_factor(self, account_id: str, code: str, source: str, recovery: bool = True,
+                      device: str | None = None) -> str:
+        """A current code ("otp") or, with `recovery`, a recovery code ("mfa"), judged by the guard like the login's
+        code page (kind "otp", or "recovery" for a code in a recovery code's form: a person whose app codes are
+        locked can still use a recovery code); raises InvalidTotpError, Throttled or Locked. `device`: the
+        browser's device cookie."""
+        kind = "recovery" if recovery and is_recovery_code(code) else "otp"
+        attempt = self.guard.before(kind, account_id, source, device)
         method = "otp" if self.check(account_id, code) else \
             "mfa" if recovery and self.use_recovery_code(account_id, code) else None
         if method is None:
-            self.audit.record("mfa_failed", actor_id=account_id, subject_id=account_id, detail={"method": "otp"})
+            self.audit.record("mfa_failed", actor_id=account_id, subject_id=account_id, detail={"method": kind})
+            self.guard.failed(attempt)
             raise InvalidTotpError("wrong or used code")
-        self.store.delete("totp-attempts-account", account_id)
-        self.store.uncount("login-attempts-source", source)
+        self.guard.succeeded(attempt)
         return method

@@ -17,6 +17,7 @@ from idp.crypto import random_token
 from idp.wiring import Container
 
 SSO_COOKIE = "leerid_sso"
+DEVICE_COOKIE = "leerid_device"  # the accounts that logged in on this browser, by keyed HMAC (idp/guard.py)
 OWN_PAGES = ("/beheer", "/mijn", "/operator")  # leerID's own pages, where a login may lead back to
 
 
@@ -102,6 +103,33 @@ def set_sso_cookie(response, value: str | None):
     return response
 
 
+def device_cookie() -> str | None:
+    """This browser's device cookie (idp/guard.py): pass it to every secret check."""
+    value = request.cookies.get(DEVICE_COOKIE)
+    return value[:4096] if value else None
+
+
+def full_login(account_id: str) -> None:
+    """Marks this request as a whole login of `account_id`: a new session made with every factor the account has
+    (not a set-up step, not a badge). Only then does remember_device trust the browser."""
+    g.full_login = account_id
+
+
+def remember_device(response, account_id: str):
+    """After a whole login (full_login, once per request): this browser becomes a trusted device of the account
+    under its current password, so that someone else's guesses never lock the person out here. HttpOnly,
+    SameSite=Lax, Secure under https, kept for a year. Any other response is returned as it is."""
+    from idp.guard import DEVICE_DAYS
+
+    if g.pop("full_login", None) != account_id:
+        return response
+    container = services()
+    value = container.guard.remember(account_id, device_cookie(), container.login.credential_version(account_id))
+    response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_DAYS * 86400, path="/", httponly=True,
+                        secure=container.settings.secure_cookies, samesite="Lax")
+    return response
+
+
 def own_page(path: str) -> str | None:
     """`path` when it is one of leerID's own pages, else None: a login never leads anywhere else."""
     if not isinstance(path, str) or len(path) > 512 or "//" in path or "\\" in path or not path.isprintable():
@@ -127,7 +155,8 @@ def for_signed_in(bp: Blueprint, home: str) -> None:
     @bp.before_request
     def signed_in_only():
         sso = signed_in()
-        if sso is None or not services().accounts.is_active(sso.account_id):  # deactivated since it logged in
+        if sso is None or "badge" in sso.amr or not services().accounts.is_active(sso.account_id):
+            # a badge opens platforms only, never these pages; or deactivated since it logged in
             return ask_login(request.path if request.method == "GET" else url_for(home))
         g.actor_id = sso.account_id
         return None

@@ -16,6 +16,7 @@ from idp.crypto import Passwords, Vault
 from idp.db import Database
 from idp.ephemeral import RedisStore, connect
 from idp.errors import StoreUnavailable
+from idp.guard import Guard, GuardPolicy
 from idp.interactions import InteractionStore
 from idp.keys import KeyRing
 from idp.login import LoginService
@@ -74,10 +75,17 @@ class Container:
         return AccountService(self.db, self.passwords)
 
     @cached_property
-    def login(self) -> LoginService:
+    def guard(self) -> Guard:
+        """Judges every secret check: delays, locks, per-source limits and device cookies (idp/guard.py)."""
         s = self.settings
-        return LoginService(self.db, self.store, self.passwords, self.audit, max_failures=s.login_max_failures,
-                            max_failures_per_source=s.login_max_failures_per_source, window=s.login_window)
+        policy = GuardPolicy(max_failures=s.login_max_failures, source_failures=s.login_max_failures_per_source,
+                             window=s.login_window, lock=s.login_lock_seconds, free_failures=s.login_free_failures,
+                             delay=s.login_delay, max_delay=s.login_max_delay)
+        return Guard(self.store, policy, self.audit, s.secret_keys)
+
+    @cached_property
+    def login(self) -> LoginService:
+        return LoginService(self.db, self.guard, self.passwords, self.audit)
 
     @cached_property
     def codes(self) -> CodeStore:

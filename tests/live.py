@@ -29,6 +29,48 @@ LEERID = str(Path(sys.executable).with_name("leerid"))
 SEPARATE = ("db", "serve", "demo")  # commands that always run as a process of their own
 _in_process = threading.Lock()
 
+# The code apps the tests' browsers set up when leerID asked them to (teachers and staff need a second factor,
+# LEERID_MFA_ROLES): username -> base32 secret. The login helpers type a fresh code from it at the code page.
+SECOND_FACTORS: dict[str, str] = {}
+_used_steps: dict[str, int] = {}  # secret -> the last 30 s step whose code a test sent
+_steps_lock = threading.Lock()
+
+
+def remember_totp(username: str, secret: str, step: int | None = None) -> None:
+    """The code app a test browser set up for `username` (its first code was of `step`)."""
+    secret = "".join(secret.split())
+    SECOND_FACTORS[username.strip().lower()] = secret
+    if step is not None:
+        with _steps_lock:
+            _used_steps[secret] = max(step, _used_steps.get(secret, step))
+
+
+def fresh_totp(secret: str) -> str:
+    """A code of `secret` that leerID has not seen: it takes each account's codes once, and only for a later 30 s
+    step than the last (SECURITY.md, pyotp), within one step either side of now. So this picks the earliest step
+    still allowed (the previous one only with more than 5 s of the current one left), and waits for the next
+    step when a test logged the same person in three times within one."""
+    import pyotp
+
+    secret = "".join(secret.split())
+    totp = pyotp.TOTP(secret)
+    with _steps_lock:
+        while True:
+            now = time.time()
+            current, left = int(now // totp.interval), totp.interval - now % totp.interval
+            last = _used_steps.get(secret, current - 10)
+            allowed = [s for s in (current - 1, current, current + 1) if s > last and (s >= current or left > 5)]
+            if allowed:
+                _used_steps[secret] = allowed[0]
+                return totp.at(allowed[0] * totp.interval)
+            time.sleep(left + 0.2)
+
+
+def totp_for(username: str | None):
+    """A function giving fresh codes of the code app a test set up for `username`, or None."""
+    secret = SECOND_FACTORS.get((username or "").strip().lower())
+    return (lambda: fresh_totp(secret)) if secret else None
+
 
 def in_process(args: tuple[str, ...], env: dict, workdir: Path) -> subprocess.CompletedProcess:
     """`leerid ARGS` run by its own entry point in this process: the same parsing, output and exit codes, with
@@ -113,6 +155,7 @@ class LiveProvider:
         env["LEERID_KEY_CACHE_SECONDS"] = "2"  # a rotated key signs within seconds, not a minute
         env["LEERID_CLIENT_CACHE_SECONDS"] = "0"  # a policy changed by the command line holds at once
         env["LEERID_BACKCHANNEL_RETRY_SECONDS"] = "1"  # a failed back-channel logout is retried within seconds
+        env["LEERID_LOGIN_FREE_FAILURES"] = "5"  # the shared provider locks after 5 failures with no waits first
         if os.environ.get("LEERID_TEST_REDIS_URL"):
             env["LEERID_REDIS_URL"] = worker_redis(os.environ["LEERID_TEST_REDIS_URL"])
         env.update(extra_env or {})
@@ -211,3 +254,18 @@ class LiveProvider:
 
 def cleanup(workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def on_localhost(workdir: Path, extra_env: dict | None = None):
+    """A running provider whose issuer is http://localhost:PORT: a secure context and a valid WebAuthn RP ID for
+    Chromium, which 127.0.0.1 is not."""
+    with fresh_database(workdir) as url:
+        live = LiveProvider(workdir, url, extra_env=extra_env)
+        live.issuer = f"http://localhost:{live.port}"
+        live.env["LEERID_ISSUER"] = live.issuer
+        live.start()
+        try:
+            yield live
+        finally:
+            live.stop()

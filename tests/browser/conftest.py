@@ -25,6 +25,8 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
+from tests.live import fresh_totp, remember_totp, totp_for
+
 CHROMIUM = os.environ.get("LEERID_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -239,10 +241,42 @@ def fresh_pupil(provider, school) -> dict:
 
 
 def log_in(page, user: dict, password: str | None = None) -> None:
-    """Fill in the login form as a person would and press the button."""
+    """Fill in the login form as a person would and press the button. A teacher or staff member (who needs a
+    second factor, LEERID_MFA_ROLES) then sets up a code app when leerID asks, as they would, or types a fresh code
+    of the one set up so (tests.live.SECOND_FACTORS); a code page for any other code app is left to the test."""
     page.get_by_label(re.compile("Gebruikersnaam|Username", re.IGNORECASE)).fill(user["username"])
     page.get_by_label(re.compile("Wachtwoord|Password", re.IGNORECASE)).fill(password or user["password"])
-    page.locator("form:has(input[name=password]) button[type=submit]").click()
+    button = page.locator("form:has(input[name=password]) button[type=submit]")
+    if password is not None or user.get("role") not in ("teacher", "staff"):
+        button.click()
+        return
+    try:
+        with page.expect_navigation():  # to leerID's next page (or, for someone without a school, on)
+            button.click()
+    except PlaywrightError:
+        return
+    second_factor(page, user["username"])
+
+
+def second_factor(page, username: str) -> None:
+    """On the set-up page, set up a code app with the key in its text; on the code page, type a fresh code of the
+    code app set up so. Anything else: nothing to do."""
+    if page.locator("form[action$='/enrol'] input[name=code]").count():
+        secret = "".join(page.locator("#secret").inner_text().split())
+        page.locator("form[action$='/enrol'] input[name=code]").fill(fresh_totp(secret))
+        page.locator("form[action$='/enrol'] button[type=submit]").click()
+        remember_totp(username, secret)
+        last = page.locator("form[action$='/enrol/verder'] button[type=submit]")  # waits for the codes page
+    elif page.locator("form:has(input[name=code])").count() and totp_for(username):
+        page.locator("form:has(input[name=code]) input[name=code]").fill(totp_for(username)())
+        last = page.locator("form:has(input[name=code]) button[type=submit]")
+    else:
+        return
+    try:
+        with page.expect_navigation():  # on to where the login leads, before the test goes on
+            last.click()
+    except PlaywrightError:  # a platform's redirect URI, which Chromium does not resolve (see the module doc)
+        pass
 
 
 def assert_accessible(page, what: str) -> None:

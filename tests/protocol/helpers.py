@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,10 @@ from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests.live import fresh_totp, remember_totp, totp_for
+
 SSO_COOKIE = "leerid_sso"  # the browser's SSO session (idp.web.SSO_COOKIE)
+SECRET = re.compile(r'<code id="secret" class="secret">([A-Z2-7 ]+)</code>')  # the code app's key on a set-up page
 
 # --- HTML forms ---------------------------------------------------------------------------------------------
 
@@ -107,6 +111,18 @@ def code_form(response: httpx.Response) -> Form | None:
     return next((f for f in parse_forms(response.text) if "code" in f.fields), None)
 
 
+def enrol_form(response: httpx.Response) -> Form | None:
+    """The form of the login's set-up page for a code app (a second factor is needed, the person has none)."""
+    form = code_form(response)
+    return form if form is not None and form.action.endswith("/enrol") else None
+
+
+def form_to(response: httpx.Response, suffix: str) -> Form | None:
+    if not response.headers.get("content-type", "").startswith("text/html"):
+        return None
+    return next((f for f in parse_forms(response.text) if f.action.endswith(suffix)), None)
+
+
 # --- PKCE (RFC 7636) ------------------------------------------------------------------------------------------
 
 
@@ -162,10 +178,15 @@ class NotAtPlatform(AssertionError):
 class Browser:
     """A person's browser: keeps cookies, follows leerID's redirects, fills in forms."""
 
-    def __init__(self, provider, totp=None):
+    def __init__(self, provider, totp=None, enrol: bool = True):
         self.provider = provider
         self.issuer = provider.issuer
-        self.totp = totp  # a function giving the TOTP code to type when leerID asks for one (None: stop there)
+        self.totp = totp  # a function giving the TOTP code to type when leerID asks for one (None: see below)
+        # Teachers and staff need a second factor (LEERID_MFA_ROLES): with `enrol`, the browser sets up a code app
+        # when leerID asks, as the person would, and types fresh codes of it at later code pages
+        # (tests.live.SECOND_FACTORS); without `totp` for someone it set up nothing for, it stops at the code page.
+        self.enrol = enrol
+        self.username: str | None = None  # who logged in last in this browser
         self.http = httpx.Client(timeout=30, trust_env=False, follow_redirects=False,
                                  headers={"Accept-Language": "nl-BE,nl;q=0.9"})
 
@@ -220,7 +241,8 @@ class Browser:
         return self.send(page, form, username=username, password=password)
 
     def login(self, page: httpx.Response, user: dict, password: str | None = None) -> httpx.Response:
-        """Log in as `user` on the login page `page`, and follow leerID's redirects."""
+        """Log in as `user` on the login page `page`, and follow leerID's redirects (and its second factor)."""
+        self.username = user["username"]
         page = self.follow(self.send_login(page, user["username"],
                                            user["password"] if password is None else password))
         return self.second_factor(page)
@@ -232,10 +254,25 @@ class Browser:
         return self.send(page, form, code=code)
 
     def second_factor(self, page: httpx.Response) -> httpx.Response:
-        """Answer the code page with `self.totp()` when it is shown and the browser has a code to give."""
-        if self.totp is not None and code_form(page) is not None:
-            return self.follow(self.send_code(page, self.totp()))
+        """Answer the code page with `self.totp()`, or a fresh code of the code app this browser set up for the
+        person, when it is shown; set up a code app first when leerID asks for one (with `self.enrol`)."""
+        if self.enrol and self.username and enrol_form(page) is not None:
+            page = self.set_up_code_app(page, self.username)
+        if code_form(page) is not None and enrol_form(page) is None:
+            totp = self.totp or totp_for(self.username)
+            if totp is not None:
+                return self.follow(self.send_code(page, totp()))
         return page
+
+    def set_up_code_app(self, page: httpx.Response, username: str) -> httpx.Response:
+        """The set-up page: read the key in its text, confirm a first code, go on past the recovery codes."""
+        found = SECRET.search(page.text)
+        assert found, f"no key on the set-up page {page.url}: {page.text[:300]}"
+        secret = "".join(found.group(1).split())
+        codes = self.send(page, enrol_form(page), code=fresh_totp(secret))
+        assert codes.status_code == 200 and form_to(codes, "/enrol/verder"), (codes.status_code, codes.text[:300])
+        remember_totp(username, secret)
+        return self.submit(codes, form_to(codes, "/enrol/verder"))
 
     def consent(self, page: httpx.Response, decision: str = "allow") -> httpx.Response:
         form = consent_form(page)

@@ -81,13 +81,54 @@ def test_a_new_letter_replaces_the_old_code(provider, school, tmp_path):
 @pytest.mark.parametrize("password, again, message", [
     ("kort", None, "minstens 8 tekens"),
     ("een-zin-die-ik-onthoud", "een-andere-zin", "niet hetzelfde"),
+    ("Password123", None, "lijst van vaak gebruikte wachtwoorden"),  # the shipped list, in any case
+    ("Fien-2015!", None, "je naam"),
+    ("03/03/2015", None, "je geboortedatum"),
+    ("abcdefghijk", None, "een reeks"),
+    ("zzzzzzzzzz", None, "steeds hetzelfde teken"),
+    ("een zin die veel te lang is " * 3, None, "hoogstens 64 tekens"),
 ])
 def test_a_bad_password_keeps_the_code(provider, school, tmp_path, password, again, message):
     tag = import_pupil(provider, school, tmp_path)
     [code] = letters(provider, school, tmp_path, tag)
     refused = activate(provider, code, password, again)
-    assert refused.status_code == 400 and message in refused.text
+    assert refused.status_code == 400 and message in refused.text, refused.text[:3000]
+    assert 'aria-invalid="true"' in refused.text and 'role="alert"' in refused.text
     assert activate(provider, code, "een-zin-die-ik-onthoud").status_code == 200
+
+
+def test_the_page_tells_the_minimums_and_offers_the_hint(provider):
+    with Browser(provider) as browser:
+        page = browser.get(f"{provider.issuer}/activeren")
+    assert "Minstens 8 tekens, voor leerkrachten en personeel minstens 12." in page.text
+    assert 'aria-live="polite"' in page.text and "/static/password.js" in page.text
+    assert 'data-minimum="8"' in page.text and 'data-staff-minimum="12"' in page.text
+
+
+def test_a_teacher_needs_twelve_characters(provider, tmp_path):
+    school = provider.school()  # a school of its own: a letter for everyone without a password there
+    tag = secrets.token_hex(3)
+    roster = tmp_path / "teacher.csv"
+    roster.write_text(f"extern_id;voornaam;familienaam;geboortedatum;rol\n{tag};Jan;Leraar{tag};1980-02-02;"
+                      "leerkracht\n", encoding="utf-8")
+    provider.cli("import", "roster", str(roster), "--school", school)
+    out = tmp_path / "teacher.html"
+    provider.cli("users", "letters", "--school", school, "--output", str(out))
+    [code] = CODE.findall(out.read_text())
+    refused = activate(provider, code, "boterham-12")
+    assert refused.status_code == 400 and "minstens 12 tekens" in refused.text and "nog 1 bij" in refused.text
+    assert 'data-minimum="12"' in refused.text, "once the code told who it is, the hint counts to 12"
+    assert activate(provider, code, "boterham-123").status_code == 200
+
+
+def test_a_password_typed_on_another_keyboard_logs_in(provider, school, platform, tmp_path):
+    tag = import_pupil(provider, school, tmp_path)
+    [code] = letters(provider, school, tmp_path, tag)
+    typed = "ﬁets naar ＺＥＥ"  # a ligature and full-width letters: NFKC makes them "fiets naar ZEE"
+    assert activate(provider, code, typed).status_code == 200
+    with Browser(provider) as browser:
+        login = sign_in(provider, browser, platform, {"username": f"fien.aerts{tag}", "password": "fiets naar ZEE"})
+    assert login.token["id_token"]
 
 
 def test_an_unknown_code_is_refused(provider):

@@ -15,7 +15,8 @@ DOMAIN = [
     "idp/roster_import.py", "idp/activation.py", "idp/school_scope.py", "idp/scim.py", "idp/scim_filter.py",
     "idp/school_admin.py", "idp/scim_schema.py", "idp/scim_people.py", "idp/scim_groups.py",
     "clients/models.py", "clients/service.py", "clients/subjects.py", "clients/activations.py",
-    "clients/consents.py",
+    "clients/consents.py", "idp/guard.py", "idp/password_rules.py", "idp/passkeys.py", "idp/badges.py",
+    "idp/mfa_policy.py",
 ]
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mandates").glob("*.py"))
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "config").glob("*.py"))
