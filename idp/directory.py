@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import Base, UtcDateTime, utcnow
@@ -48,7 +49,7 @@ class School(Base):
     created_at = mapped_column(UtcDateTime, default=utcnow)
     # QR badges (idp/badges.py): the networks (CIDR) a badge login may come from, none or empty for anywhere; and
     # what a pupil adds to the badge: nothing, a PIN of four digits, or the picture they know
-    badge_networks: Mapped[list | None] = mapped_column(JSON)
+    badge_networks: Mapped[list | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))  # DISTINCT-able
     badge_second_step: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
 
     def as_claim(self) -> dict:

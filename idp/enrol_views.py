@@ -32,7 +32,7 @@ from idp.interaction import _client, _logged_in, _login_page, parked, private
 from idp.interactions import Interaction
 from idp.login import ACR_MFA, ACR_PASSWORD, AuthResult
 from idp.totp import InvalidTotpError, TotpService, grouped, qr_svg
-from idp.web import N_, error_page, own_page, services, signed_in
+from idp.web import N_, error_page, own_page, remember_device, services, signed_in
 
 bp = Blueprint("enrol", __name__, url_prefix="/interaction")
 ENROL, ENROLLED, SKIPPED = "enrol", "enrolled", "enrol-skipped"  # Interaction.step values of this blueprint
@@ -191,7 +191,8 @@ def carry_on(interaction: Interaction):
         return _log_in_again(interaction, "password")
     amr = [*dict.fromkeys([*(interaction.second_factor_amr or ["pwd"]), "otp"])]
     services().audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": amr})
-    return _logged_in(interaction, AuthResult(account_id, ACR_MFA, amr, int(time.time())))
+    result = AuthResult(account_id, ACR_MFA, amr, int(time.time()))
+    return remember_device(_logged_in(interaction, result), account_id)  # a whole login: a trusted browser
 
 
 @bp.post("/<uid>/enrol/later")

@@ -37,6 +37,7 @@ EVENTS = {  # what happened to the person (done by them, by their school, or by 
     "attributes_released": N_("%(platform)s kreeg gegevens over jou."),
     "login": N_("Je meldde je aan."),
     "login_failed": N_("Iemand probeerde zich als jou aan te melden, met een fout wachtwoord."),
+    "badge_login_failed": N_("Een aanmelding met je badge lukte niet."),
     "consent_given": N_("Toestemming gegeven aan %(platform)s."),
     "consent_withdrawn": N_("Toestemming ingetrokken voor %(platform)s. Het krijgt niets meer over jou."),
     "account_created": N_("Je leerID werd gemaakt."),

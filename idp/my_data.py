@@ -183,7 +183,10 @@ class MyData:
             basis = (event.detail or {}).get("basis") or (client.basis if client else None)
         someone_else = event.actor_id not in (None, account_id)
         for_other = event.subject_id not in (None, account_id)
-        return Entry(event.at, event.event, client.name if client else event.client_id, _released(event), basis,
+        name = event.event
+        if name == "login_failed" and (event.detail or {}).get("method") == "badge":
+            name = "badge_login_failed"  # told apart in the history: no password was typed
+        return Entry(event.at, name, client.name if client else event.client_id, _released(event), basis,
                      names.get(event.actor_id, "") if someone_else else None, event.actor_id == account_id,
                      names.get(event.subject_id, "") if for_other else None)
 

@@ -7,6 +7,7 @@ Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0015"
 down_revision = "0014"
@@ -39,7 +40,8 @@ def upgrade() -> None:
     op.create_index("ix_badges_account_id", "badges", ["account_id"])
     op.create_index("ix_badges_school_id", "badges", ["school_id"])
     with op.batch_alter_table("schools") as batch:
-        batch.add_column(sa.Column("badge_networks", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("badge_networks", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+                                   nullable=True))
         batch.add_column(sa.Column("badge_second_step", sa.String(length=16), nullable=False,
                                    server_default="none"))
 

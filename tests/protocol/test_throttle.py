@@ -249,6 +249,9 @@ def test_only_a_whole_login_makes_a_trusted_browser(provider, platform, school):
                                       teacher["password"])
         assert response.status_code == 303 and enrol_form(browser.follow(response)) is not None
         assert DEVICE_COOKIE not in set_cookies(response) and browser.cookie(DEVICE_COOKIE) is None
+    with browser_at(provider, address()) as browser:  # setting up the code app completes a whole login
+        browser.authorize(authorize_url(provider, platform), provider.user("teacher", school=school))
+        assert browser.cookie(DEVICE_COOKIE) is not None
     pupil = provider.user(school=school)
     totp = pyotp.TOTP(provider.cli("users", "totp", pupil["username"])["secret"])
     with browser_at(provider, address()) as browser:

@@ -143,3 +143,11 @@ def test_export_holds_account_consents_events_and_no_secret(memory_db, data):
 
 def test_safe_drops_secret_looking_keys():
     assert safe({"claims": ["x"], "password": "p", "totp_secret": "s", "refresh_token": "t"}) == {"claims": ["x"]}
+
+
+def test_a_failed_badge_login_is_told_apart_from_a_wrong_password(memory_db, data):
+    lotte = person(memory_db, "lotte.badge")
+    with memory_db.transaction() as session:
+        audit.record(session, "login_failed", actor_id=lotte, subject_id=lotte, detail={"method": "badge"})
+        audit.record(session, "login_failed", actor_id=lotte, subject_id=lotte, detail={"method": "pwd"})
+    assert [e.event for e in data.history(lotte).entries] == ["login_failed", "badge_login_failed"]
