@@ -32,6 +32,9 @@ class Client(Base, ClientMixin):
     jwks: Mapped[dict | None] = mapped_column(JSON)
     jwks_uri: Mapped[str | None] = mapped_column(String(2000))
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))  # an iframe on the logout page
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(  # that iframe gets iss and sid
+        Boolean, default=False, server_default=false())
     basis: Mapped[str] = mapped_column(String(32), default="school-agreement")
     purpose: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[list] = mapped_column(JSON, default=list)

@@ -43,6 +43,8 @@ class NewClient:
     subject_type: str = "pairwise"
     post_logout_redirect_uris: tuple[str, ...] = ()
     backchannel_logout_uri: str | None = None
+    frontchannel_logout_uri: str | None = None  # OIDC Front-Channel Logout 1.0: an iframe on the logout page
+    frontchannel_logout_session_required: bool = False  # that iframe gets iss and sid (§2)
     token_auth_method: str | None = None
     jwks_uri: str | None = None
     jwks_file: Path | None = None
@@ -83,6 +85,25 @@ def check_uri(uri: str, what: str, *, allow_query: bool = True) -> str:
     return uri
 
 
+def frontchannel_uri(uri: str, redirect_uris: list[str]) -> str:
+    """OIDC Front-Channel Logout 1.0 §2: checked like the other URIs, and with the scheme, host and port of one of the
+    platform's redirect URIs, so that the logout page frames nothing but the platform itself."""
+    check_uri(uri, "front-channel logout URI")
+    if not any(_origin(uri) == _origin(registered) for registered in redirect_uris):
+        raise InvalidRedirectUri(f"front-channel logout URI must have the scheme, host and port of a redirect URI, "
+                                 f"got {uri!r}")
+    return uri
+
+
+def _origin(uri: str) -> tuple:
+    parts = urlsplit(uri)
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        return (None,)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
 class ClientRegistry:
     """Creates clients and answers `find` from a short-lived in-process cache."""
 
@@ -112,13 +133,30 @@ class ClientRegistry:
 
     def require_mfa(self, client_id: str, required: bool) -> Client:
         """Every login at the platform needs a second factor (or no longer), audited `client_changed`."""
+        return self.update(client_id, require_mfa=required)
+
+    def update(self, client_id: str, *, require_mfa: bool | None = None, frontchannel_logout_uri: str | None = None,
+               frontchannel_logout_session_required: bool | None = None) -> Client:
+        """Change a platform's settings (None: keep; a frontchannel_logout_uri of "" removes it), all or nothing,
+        audited `client_changed` with what changed."""
         with self.db.transaction() as session:
             client = session.get(Client, client_id, with_for_update=True) if client_id else None
             if client is None or client.school_id is not None:
                 raise InvalidClientMetadata(f"no platform with client_id {client_id!r}")
-            if client.require_mfa != required:
-                client.require_mfa = required
-                audit.record(session, "client_changed", client_id=client_id, detail={"require_mfa": required})
+            uri = client.frontchannel_logout_uri if frontchannel_logout_uri is None \
+                else frontchannel_uri(frontchannel_logout_uri, client.redirect_uris) if frontchannel_logout_uri else None
+            wanted = {"require_mfa": client.require_mfa if require_mfa is None else require_mfa,
+                      "frontchannel_logout_uri": uri,
+                      "frontchannel_logout_session_required": bool(uri) and (
+                          client.frontchannel_logout_session_required if frontchannel_logout_session_required is None
+                          else frontchannel_logout_session_required)}
+            if frontchannel_logout_session_required and not uri:
+                raise InvalidClientMetadata("--frontchannel-logout-session-required needs a front-channel logout URI")
+            changed = {name: value for name, value in wanted.items() if getattr(client, name) != value}
+            for name, value in changed.items():
+                setattr(client, name, value)
+            if changed:
+                audit.record(session, "client_changed", client_id=client_id, detail=changed)
             session.flush()
             session.expunge(client)
         self.forget(client_id)
@@ -229,6 +267,10 @@ class ClientRegistry:
         post_logout = [check_uri(u, "post-logout redirect URI") for u in dict.fromkeys(new.post_logout_redirect_uris)]
         backchannel = check_uri(new.backchannel_logout_uri, "back-channel logout URI", allow_query=True) \
             if new.backchannel_logout_uri else None
+        frontchannel = frontchannel_uri(new.frontchannel_logout_uri, redirect_uris) \
+            if new.frontchannel_logout_uri else None
+        if new.frontchannel_logout_session_required and not frontchannel:
+            raise InvalidClientMetadata("--frontchannel-logout-session-required needs --frontchannel-logout-uri")
         unknown = [s for s in new.scopes if s not in SCOPES]
         if unknown:
             raise InvalidClientMetadata(f"unknown scope {unknown[0]!r}; use {', '.join(SCOPES)}")
@@ -268,6 +310,8 @@ class ClientRegistry:
             grant_types=grant_types, token_endpoint_auth_method=method, subject_type=new.subject_type,
             sector_identifier=sector or client_id, id_token_alg=new.id_token_alg,  # else unlinkable across clients
             jwks=jwks, jwks_uri=new.jwks_uri, backchannel_logout_uri=backchannel, basis=new.basis,
+            frontchannel_logout_uri=frontchannel,
+            frontchannel_logout_session_required=new.frontchannel_logout_session_required,
             purpose=(new.purpose or "").strip() or None, attributes=list(dict.fromkeys(new.attributes)),
         )
         return client, secret

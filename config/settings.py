@@ -48,6 +48,10 @@ def _roles(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return roles
 
 
+SESSION_TIMEOUTS = ("pupil_session_ttl", "pupil_session_max_age", "shared_session_ttl", "shared_session_max_age",
+                    "pupil_shared_session_ttl", "pupil_shared_session_max_age")  # LEERID_<NAME>, idle then lifetime
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = "http://127.0.0.1:5000"
@@ -61,6 +65,13 @@ class Settings:
     refresh_token_ttl: int = 30 * 24 * 3600
     session_ttl: int = 8 * 3600  # idle: every use slides it forward
     session_max_age: int = 12 * 3600  # absolute: a session never outlives this
+    # the same per role and device (idp/sessions.py): above for teachers, staff and parents on their own device
+    pupil_session_ttl: int = 4 * 3600  # a pupil on their own device
+    pupil_session_max_age: int = 12 * 3600
+    shared_session_ttl: int = 3600  # a teacher, staff member or parent on a shared device
+    shared_session_max_age: int = 8 * 3600
+    pupil_shared_session_ttl: int = 30 * 60  # a pupil on a shared device
+    pupil_shared_session_max_age: int = 4 * 3600
     leaver_grace_days: int = 90  # a leerID stays usable this long after its last membership ended
     consent_age: int = 13  # the digital consent age: younger pupils need a parent to consent for them
     badge_max_age: int = 12  # QR badges log in only pupils younger than this (on the day of the login)
@@ -113,6 +124,7 @@ class Settings:
             refresh_token_ttl=_int(env, "LEERID_REFRESH_TOKEN_TTL", defaults.refresh_token_ttl),
             session_ttl=_int(env, "LEERID_SESSION_TTL", defaults.session_ttl),
             session_max_age=_int(env, "LEERID_SESSION_MAX_AGE", defaults.session_max_age),
+            **{name: _int(env, f"LEERID_{name.upper()}", getattr(defaults, name)) for name in SESSION_TIMEOUTS},
             trusted_proxies=_int(env, "LEERID_TRUSTED_PROXIES", defaults.trusted_proxies),
             key_cache_seconds=_int(env, "LEERID_KEY_CACHE_SECONDS", defaults.key_cache_seconds),
             client_cache_seconds=_int(env, "LEERID_CLIENT_CACHE_SECONDS", defaults.client_cache_seconds),
@@ -162,6 +174,11 @@ class Settings:
             raise ConfigError("LEERID_BADGE_MAX_AGE must be 0 (no badge logins) to 18")
         if not 60 <= self.badge_session_ttl <= self.badge_session_max_age:
             raise ConfigError("LEERID_BADGE_SESSION_TTL must be at least 60 and at most LEERID_BADGE_SESSION_MAX_AGE")
+        pairs = [(self.session_ttl, self.session_max_age)] + [
+            (getattr(self, idle), getattr(self, lifetime)) for idle, lifetime in zip(*[iter(SESSION_TIMEOUTS)] * 2)]
+        if not all(1 <= idle <= lifetime for idle, lifetime in pairs):
+            raise ConfigError("every session time-out (LEERID_SESSION_TTL, LEERID_PUPIL_SHARED_SESSION_TTL, ...) must "
+                              "be at least 1 second and at most its _MAX_AGE")
         if self.production:
             if parts.scheme != "https":
                 raise ConfigError("LEERID_ISSUER must use https:// when LEERID_ENV=production")

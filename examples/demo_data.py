@@ -1,7 +1,8 @@
 """The demo's school, accounts and two platforms, loaded idempotently.
 
 The platforms' client ids and secrets are kept in var/demo.json, so that a second run reuses them; a client
-that the database no longer has (or no longer fits the ports) is registered anew.
+that the database no longer has (or no longer fits the ports, or was registered without the platform's
+back-channel logout URI by an older demo) is registered anew.
 
 For docker-compose: `python -m examples.demo_data` loads the data and writes the state file.
 """
@@ -52,6 +53,11 @@ class DemoClient:
     @property
     def post_logout_redirect_uri(self) -> str:
         return f"{self.base_url}/"
+
+    @property
+    def backchannel_logout_uri(self) -> str:
+        """Where leerID POSTs logout tokens (examples.rp: backchannel_logout)."""
+        return f"{self.base_url}/backchannel-logout"
 
 
 class DemoRefused(LeerIDError):
@@ -112,6 +118,7 @@ def ensure_client(container: Container, slug: str, base_url: str, saved: dict | 
         name=platform.name, redirect_uris=(wanted.redirect_uri,), scopes=("openid", "profile"),
         attributes=ATTRIBUTES, purpose=platform.purpose, basis="school-agreement",
         post_logout_redirect_uris=(wanted.post_logout_redirect_uri,),
+        backchannel_logout_uri=wanted.backchannel_logout_uri,
     ))
     return DemoClient(slug, registered.client.client_id, registered.client_secret or "", base_url)
 
@@ -120,7 +127,8 @@ def still_registered(container: Container, client: DemoClient) -> bool:
     found = container.clients.find(client.client_id)
     return (found is not None and found.check_client_secret(client.client_secret)
             and client.redirect_uri in found.redirect_uris
-            and client.post_logout_redirect_uri in (found.post_logout_redirect_uris or []))
+            and client.post_logout_redirect_uri in (found.post_logout_redirect_uris or [])
+            and found.backchannel_logout_uri == client.backchannel_logout_uri)
 
 
 def activate(client_id: str) -> None:

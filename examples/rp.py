@@ -1,8 +1,9 @@
 """The RP factory both demo platforms are built with: Authlib's Flask OAuth client against leerID.
 
 The code flow with PKCE (S256) and a nonce, the ID token checked against leerID's JWKS, the person's name
-from the ID token (or else from userinfo), and RP-initiated logout with id_token_hint and a registered
-post_logout_redirect_uri.
+from the ID token (or else from userinfo), RP-initiated logout with id_token_hint and a registered
+post_logout_redirect_uri, and back-channel logout (examples.backchannel): sessions live on the server
+(examples.rp_sessions), so that a logout token from leerID ends this platform's session of that leerID session.
 """
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from urllib.parse import urlsplit
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 from joserfc.errors import JoseError
 from requests import RequestException
 
+from examples.backchannel import InvalidLogoutToken, LogoutTokenVerifier
 from examples.platforms import Platform
+from examples.rp_sessions import LOGIN, ServerSessionInterface, SessionStore
 
 SCOPE = "openid profile"
 SHOWN_CLAIMS = ("sub", "acr", "amr", "auth_time", "act")
@@ -46,6 +49,10 @@ class RpConfig:
     def post_logout_redirect_uri(self) -> str:
         return f"{self.base_url.rstrip('/')}/"
 
+    @property
+    def backchannel_logout_uri(self) -> str:
+        return f"{self.base_url.rstrip('/')}/backchannel-logout"
+
 
 def create_rp(platform: Platform, config: RpConfig) -> Flask:
     if urlsplit(config.issuer).scheme == "http":
@@ -54,7 +61,10 @@ def create_rp(platform: Platform, config: RpConfig) -> Flask:
     app.config.update(
         SECRET_KEY=config.secret_key, SESSION_COOKIE_NAME=platform.cookie_name, SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=config.base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=64 * 1024,
     )
+    sessions = SessionStore()
+    app.session_interface = ServerSessionInterface(sessions)
     oauth = OAuth(app)
     oauth.register(
         "leerid", client_id=config.client_id, client_secret=config.client_secret,
@@ -62,6 +72,9 @@ def create_rp(platform: Platform, config: RpConfig) -> Flask:
         client_kwargs={"scope": SCOPE, "code_challenge_method": "S256"},
     )
     app.extensions["rp"] = (platform, config, oauth.leerid)
+    verifier = LogoutTokenVerifier(config.issuer.rstrip("/"), config.client_id,
+                                   lambda force: oauth.leerid.fetch_jwk_set(force=force))
+    app.extensions["rp_logout"] = (sessions, verifier)
     app.add_template_filter(local_time)
     app.add_template_filter(amr_words)
     app.register_blueprint(bp)
@@ -90,7 +103,8 @@ def home():
     person = session.get("person")
     if person and "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
-    return _page("home.html", person=person, logged_out=logged_out, csrf=session.get("csrf"))
+    return _page("home.html", person=person, logged_out=logged_out, csrf=session.get("csrf"),
+                 ended_elsewhere=getattr(session, "ended_elsewhere", False))
 
 
 @bp.get("/login")
@@ -117,7 +131,9 @@ def callback():
     except (JoseError, KeyError, RequestException) as exc:
         current_app.logger.warning("login failed: %r", exc)
         return _page("problem.html", 502, reason="failed")
-    session.clear()  # a new login, a new session
+    session.clear()  # a new login, a new session (and a new session id)
+    session.renew = True
+    session[LOGIN] = {"sid": claims.get("sid"), "sub": claims["sub"]}  # what a logout token names
     session["id_token"] = token["id_token"]
     session["person"] = {"name": display_name(claims), "given_name": claims.get("given_name"),
                          "claims": {k: claims[k] for k in SHOWN_CLAIMS if k in claims}}
@@ -144,6 +160,31 @@ def logout():
         return redirect(url_for("rp.home"), 303)
     return leerid.logout_redirect(post_logout_redirect_uri=config.post_logout_redirect_uri,
                                   id_token_hint=id_token, client_id=config.client_id)
+
+
+@bp.post("/backchannel-logout")
+def backchannel_logout():
+    """OIDC Back-Channel Logout 1.0 §2.5-2.8: leerID tells us that a leerID session (sid) or every session of a
+    person (sub) ended; we end ours of it. 200 also when there was none left; 400 for a token that fails §2.6."""
+    sessions, verifier = current_app.extensions["rp_logout"]
+    tokens = request.form.getlist("logout_token")
+    if request.mimetype != "application/x-www-form-urlencoded" or len(tokens) != 1:
+        return _logout_refused("send one logout_token as application/x-www-form-urlencoded")
+    try:
+        ended = verifier.verify(tokens[0])
+    except InvalidLogoutToken as exc:
+        current_app.logger.warning("back-channel logout refused: %s", exc)
+        return _logout_refused(str(exc))
+    count = sessions.end(sid=ended.sid, sub=ended.sub)
+    current_app.logger.info("back-channel logout: %d session(s) ended", count)
+    return "", 200, {"Cache-Control": "no-store"}
+
+
+def _logout_refused(description: str):
+    response = jsonify(error="invalid_request", error_description=description)
+    response.status_code = 400
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def display_name(claims: dict) -> str:

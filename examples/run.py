@@ -119,6 +119,8 @@ def summary(issuer: str, clients: dict[str, DemoClient], log_dir: str, as_json: 
     lines += ["",
               "Open een platform, klik op 'Aanmelden met leerID' en open daarna het andere: je bent er al aangemeld.",
               "Open one platform, log in with leerID, then open the other: you are logged in there already.",
+              "Meld je af bij het Schoolportaal en herlaad Rekenrups: ook daar ben je afgemeld.",
+              "Log out at the Schoolportaal and reload Rekenrups: you are logged out there too (back-channel logout).",
               f"Stoppen / stop: Ctrl-C.   Logboeken / logs: {log_dir}", ""]
     return "\n".join(lines)
 

@@ -92,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
         badge_views,
         console,
         console_badges,
+        console_sessions,
         endpoints,
         enrol_views,
         interaction,
@@ -101,16 +102,19 @@ def _register_blueprints(app: Flask) -> None:
         mijn_parent,
         mijn_password,
         mijn_security,
+        mijn_sessions,
         operator,
         ops,
         passkey_views,
         scim_views,
+        switch_views,
     )
 
     app.register_blueprint(activation_views.bp)
     app.register_blueprint(badge_views.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_badges.bp)
+    app.register_blueprint(console_sessions.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(enrol_views.bp)
     app.register_blueprint(interaction.bp)
@@ -120,11 +124,14 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(mijn_parent.bp)
     app.register_blueprint(mijn_password.bp)
     app.register_blueprint(mijn_security.bp)
+    app.register_blueprint(mijn_sessions.bp)
+    app.register_blueprint(mijn_sessions.signed_out)
     app.register_blueprint(operator.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(passkey_views.bp)
     app.register_blueprint(passkey_views.mine)
     app.register_blueprint(scim_views.bp)
+    app.register_blueprint(switch_views.bp)
     for view in endpoints.API_VIEWS:
         csrf.exempt(f"idp.endpoints.{view}")
 

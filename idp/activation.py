@@ -3,8 +3,7 @@ Mijn leerID, where a signed-in person changes it after typing the current one. B
 from __future__ import annotations
 
 import secrets
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ForeignKey, Integer, String, select, update
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp import audit
 from idp.accounts import Account, AccountRepository, revoke_grants
-from idp.crypto import Passwords, normalise_password, random_token, sha256_hex
+from idp.crypto import Passwords, normalise_password, sha256_hex
 from idp.db import Base, Database, UtcDateTime, utcnow
 from idp.directory import Membership, SchoolClass
 from idp.errors import InvalidCredentials, InvalidInput, NotFound
@@ -203,10 +202,4 @@ class PasswordChange:
     def _only(self, keep: SsoSession) -> str:
         """Every SSO session of the person ends; `keep` goes on (same sid, platforms and authentication) under a
         new cookie, begun after the cut-off."""
-        store = self.sessions.store
-        self.sessions.end_all(keep.account_id)
-        cutoff = (store.get(SessionStore.CUTOFF, keep.account_id) or {}).get("at", 0)
-        cookie = random_token(32)
-        fresh = replace(keep, created_at=max(time.time(), cutoff + 0.001))
-        store.put(SessionStore.KIND, cookie, asdict(fresh), keep.idle or self.sessions.ttl)
-        return cookie
+        return self.sessions.reissue(keep)

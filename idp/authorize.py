@@ -25,6 +25,7 @@ from idp.web import SSO_COOKIE, binding, error_page, oauth_server, services
 
 PARENT_FIRST = "A parent must consent for this pupil first"
 SECOND_FACTOR_NEEDED = "A second factor is needed, and prompt=none allows no page to ask for it"
+CHOOSE_FIRST = "The person must choose for whom they log in, and prompt=none allows no page to ask"
 MAX_PARAMS = 40
 MAX_VALUE = 4096
 RESPONSE_MODES = ("query", "form_post")
@@ -147,6 +148,9 @@ def handle(params: dict | None, interaction: Interaction | None = None):
         if stepped is not None:
             return stepped
         acting, choose = acting_for(sso, client, interaction, prompts)
+        if choose and "none" in prompts:  # OIDC Core §3.1.2.6
+            finish(interaction)
+            return respond.error("account_selection_required", CHOOSE_FIRST)
         if choose:
             return park(params, "chooser", interaction)
     subject = acting.represented.id if acting else sso.account_id if sso else None
@@ -269,17 +273,23 @@ def acting_for(sso: SsoSession, client, interaction: Interaction | None, prompts
     """(the mandate the person acts under, or None for themselves; whether they must choose first).
 
     Someone holding a mandate with `login` that covers this platform chooses on every login, unless the platform
-    takes no logins on someone's behalf or the request allows no page (prompt=none: for themselves)."""
+    takes no logins on someone's behalf. prompt=none allows no page: it goes on for themselves when that is all the
+    person chose at this platform in this session, else they must choose (account_selection_required)."""
     if not client.delegation:
         return None, False
     held = services().mandates.represented_by(sso.account_id, "login", client.client_id)
     if not held:
         return None, False
     chosen = interaction.act_as if interaction is not None and interaction.act_account == sso.account_id else None
-    if chosen == "self" or (chosen is None and "none" in prompts):
+    if chosen == "self" or (chosen is None and "none" in prompts and only_self_here(sso, client.client_id)):
         return None, False
     found = next((h for h in held if h.represented.username == chosen), None)
     return found, found is None  # nothing chosen yet, or a mandate that ended since: choose (again)
+
+
+def only_self_here(sso: SsoSession, client_id: str) -> bool:
+    """The platform received tokens in this session, and only ever about the person themselves."""
+    return client_id in sso.clients and not sso.acted_for.get(client_id)
 
 
 def consent_remembered(sso: SsoSession | None, client, asked: list[str], subject: str | None = None) -> bool:

@@ -10,6 +10,7 @@ logout is a success for the platform, §2.8).
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -32,6 +33,7 @@ TIMEOUT = 5.0
 LEASE = 60  # a taken job is due again after this, should its worker have died; longer than any attempt
 STEPS = (1, 6, 24, 120, 720)  # the waits before each retry, in units of the base: 5 s 30 s 2 min 10 min 1 h at 5
 DELIVERED = (200, 204)  # §2.8: 200, and 204 from frameworks that answer an empty 200 so
+OUTCOME_TTL = 600  # how long a job's outcome stays readable for the logout page that queued it
 # Take the first due job id and lease it, in one step: of any number of workers exactly one gets it.
 CLAIM = """
 local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)[1]
@@ -98,6 +100,16 @@ class LogoutQueue:
         self.add(Job(job.id, job.client_id, job.account_id, job.sid, job.attempts + 1), wait)
         return wait
 
+    def report(self, job: Job, outcome: str) -> None:
+        """What became of the job's last attempt ("done" or "unreachable"), for the logout page's status."""
+        self.store.put("backchannel-outcome", job.id, {"outcome": outcome}, OUTCOME_TTL)
+
+    def outcomes(self, job_ids: list[str]) -> dict[str, str]:
+        """The reported outcome of each of these jobs that has one, in one round trip."""
+        keys = [RedisStore.key("backchannel-outcome", job_id) for job_id in job_ids]
+        found = self.store.raw(lambda r: r.mget(keys)) if keys else []
+        return {job_id: json.loads(raw)["outcome"] for job_id, raw in zip(job_ids, found) if raw}
+
     def pending(self) -> list[tuple[Job, float]]:
         """Every queued job with its due time, soonest first (for operators and tests)."""
         entries = self.store.raw(lambda r: r.zrange(self.due, 0, -1, withscores=True))
@@ -120,6 +132,7 @@ class BackchannelLogout:
         self.tokens = tokens
         self.audit = audit
         self.http = http or httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": "leerID"})
+        self.sweep: Callable[[], list[SsoSession]] | None = None  # SSO sessions past their deadline, each claimed once
 
     # --- what to tell ---
 
@@ -131,11 +144,12 @@ class BackchannelLogout:
             return None
         return self.queue.add(Job(random_token(16), client_id, account_id, sid))
 
-    def session_ended(self, session: SsoSession) -> None:
-        """Every platform of the SSO session, the one that asked for the logout too (the spec allows it)."""
-        for client_id in session.clients:
-            for account_id in SessionStore.people_at(session, client_id):  # and whom they acted for there
-                self.enqueue(client_id, account_id, session.sid)
+    def session_ended(self, session: SsoSession) -> list[Job]:
+        """Every platform of the SSO session, the one that asked for the logout too (the spec allows it); the jobs
+        queued (the logout page follows them)."""
+        return [job for client_id in session.clients
+                for account_id in SessionStore.people_at(session, client_id)  # and whom they acted for there
+                if (job := self.enqueue(client_id, account_id, session.sid)) is not None]
 
     # --- the token and its delivery ---
 
@@ -169,10 +183,12 @@ class BackchannelLogout:
         attempt = {"attempt": job.attempts + 1, "session": job.sid is not None}
         if outcome in DELIVERED:
             self.queue.finish(job)
+            self.queue.report(job, "done")
             self.audit.record("backchannel_logout_sent", subject_id=job.account_id, client_id=job.client_id,
                               detail=attempt)
             return True
         wait = self.queue.retry(job)
+        self.queue.report(job, "unreachable")  # for now: a later retry may still get through
         failed = {"status" if isinstance(outcome, int) else "error": outcome}
         failed.update({"retry_in": wait} if wait is not None else {"gave_up": True})
         self.audit.record("backchannel_logout_failed", subject_id=job.account_id, client_id=job.client_id,
@@ -184,9 +200,15 @@ class BackchannelLogout:
     # --- the worker ---
 
     def run(self, stop: threading.Event, poll: float = 1.0) -> None:
-        """Deliver due jobs until `stop` is set. A failing Redis or database pauses the loop, never ends it."""
+        """Deliver due jobs until `stop` is set, and every `poll` seconds end the SSO sessions that timed out (their
+        platforms are told as after a click). A failing Redis or database pauses the loop, never ends it."""
+        swept = 0.0
         while not stop.is_set():
             try:
+                if self.sweep is not None and time.monotonic() - swept >= poll:
+                    swept = time.monotonic()
+                    for session in self.sweep():
+                        self.session_ended(session)
                 busy = self.deliver_next()
             except Exception:  # a leased job comes back; the worker carries on
                 log.exception("back-channel logout worker")

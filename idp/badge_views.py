@@ -33,6 +33,7 @@ from idp.badges import (
 from idp.errors import Throttled
 from idp.interaction import parked, private
 from idp.interactions import Interaction
+from idp.sessions import device_of
 from idp.web import (
     N_,
     SSO_COOKIE,
@@ -222,9 +223,13 @@ def _logged_in(interaction: Interaction | None, result):
     that says the pupil is logged in. A badge never makes the device a trusted one (idp/guard.py)."""
     container = services()
     s = container.settings
-    container.sessions.end(request.cookies.get(SSO_COOKIE))
+    before = container.sessions.end(request.cookies.get(SSO_COOKIE))
+    if before is not None and before.account_id != result.account_id:  # the next pupil: the last one's ends too
+        container.backchannel.session_ended(before)
+    browser, system = device_of(request.headers.get("User-Agent"))
     cookie, _ = container.sessions.create(result.account_id, result.acr, result.amr, result.auth_time,
-                                          idle=s.badge_session_ttl, lifetime=s.badge_session_max_age)
+                                          idle=s.badge_session_ttl, lifetime=s.badge_session_max_age,
+                                          browser=browser, system=system)
     session.clear()  # every session identifier changes at login, the form cookie's too
     if interaction is None:
         response = redirect(url_for("badge.done"), 303)

@@ -194,6 +194,10 @@ def clients():
 @click.option("--subject-type", default="pairwise", show_default=True)
 @click.option("--post-logout-redirect-uri", "post_logout", multiple=True)
 @click.option("--backchannel-logout-uri")
+@click.option("--frontchannel-logout-uri", help="Shown in an iframe on leerID's logout page (OIDC Front-Channel "
+                                                "Logout 1.0); the scheme, host and port of a redirect URI.")
+@click.option("--frontchannel-logout-session-required", "frontchannel_session", is_flag=True,
+              help="That iframe gets the iss and sid query parameters.")
 @click.option("--token-auth-method")
 @click.option("--jwks-uri")
 @click.option("--jwks", "jwks_file", type=click.Path(path_type=Path))
@@ -210,7 +214,8 @@ def clients():
 @json_option
 def clients_create(name, redirect_uris, public, scopes, attributes, purpose, basis, subject_type, post_logout,
                    backchannel_logout_uri, token_auth_method, jwks_uri, jwks_file, id_token_alg, vendor, policy_file,
-                   sector_identifier_uri, no_delegation, token_exchange, require_mfa, as_json):
+                   sector_identifier_uri, no_delegation, token_exchange, require_mfa, frontchannel_logout_uri,
+                   frontchannel_session, as_json):
     from clients.service import NewClient
     from idp.cli_policies import read_policy
 
@@ -221,12 +226,13 @@ def clients_create(name, redirect_uris, public, scopes, attributes, purpose, bas
         token_auth_method=token_auth_method, jwks_uri=jwks_uri, jwks_file=jwks_file, id_token_alg=id_token_alg,
         vendor=vendor, policy=read_policy(policy_file) if policy_file else None, delegation=not no_delegation,
         sector_identifier_uri=sector_identifier_uri, token_exchange=token_exchange, require_mfa=require_mfa,
+        frontchannel_logout_uri=frontchannel_logout_uri, frontchannel_logout_session_required=frontchannel_session,
     ))
     client = registered.client
     result = {"client_id": client.client_id, "client_secret": registered.client_secret, "name": client.name,
               "redirect_uris": client.redirect_uris, "token_endpoint_auth_method": client.token_endpoint_auth_method,
               "subject_type": client.subject_type, "grant_types": client.grant_types,
-              "require_mfa": client.require_mfa}
+              "require_mfa": client.require_mfa, **frontchannel(client)}
     emit(result, as_json, f"client {client.client_id}" + (f" secret {registered.client_secret}"
                                                           if registered.client_secret else ""))
 
@@ -235,14 +241,25 @@ def clients_create(name, redirect_uris, public, scopes, attributes, purpose, bas
 @click.argument("client_id")
 @click.option("--require-mfa/--no-require-mfa", "require_mfa", default=None,
               help="Every login there needs a second factor (as acr_values=urn:leerid:acr:mfa), or no longer.")
+@click.option("--frontchannel-logout-uri", help="A new front-channel logout URI; \"\" removes it.")
+@click.option("--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
+              "frontchannel_session", default=None, help="Whether that iframe gets iss and sid.")
 @json_option
-def clients_update(client_id, require_mfa, as_json):
+def clients_update(client_id, require_mfa, frontchannel_logout_uri, frontchannel_session, as_json):
     """Change a platform's settings."""
-    if require_mfa is None:
-        raise click.UsageError("nothing to change: give --require-mfa or --no-require-mfa")
-    client = container().clients.require_mfa(client_id, require_mfa)
-    emit({"client_id": client.client_id, "require_mfa": client.require_mfa}, as_json,
-         f"platform {client.client_id}: second factor {'required' if client.require_mfa else 'not required'}")
+    if require_mfa is None and frontchannel_logout_uri is None and frontchannel_session is None:
+        raise click.UsageError("nothing to change: give --require-mfa, --no-require-mfa or a front-channel option")
+    client = container().clients.update(client_id, require_mfa=require_mfa,
+                                        frontchannel_logout_uri=frontchannel_logout_uri,
+                                        frontchannel_logout_session_required=frontchannel_session)
+    emit({"client_id": client.client_id, "require_mfa": client.require_mfa, **frontchannel(client)}, as_json,
+         f"platform {client.client_id}: second factor {'required' if client.require_mfa else 'not required'}; "
+         f"front-channel logout {client.frontchannel_logout_uri or 'none'}")
+
+
+def frontchannel(client) -> dict:
+    return {"frontchannel_logout_uri": client.frontchannel_logout_uri,
+            "frontchannel_logout_session_required": client.frontchannel_logout_session_required}
 
 
 @clients.command("activate")

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from idp.cli import cli, container, emit, json_option, parse_date, schools, users
+from idp.errors import StoreUnavailable
 
 
 @schools.command("list")
@@ -57,8 +58,14 @@ def users_show(username, as_json):
 @click.argument("username")
 @json_option
 def users_deactivate(username, as_json):
-    """The person can no longer log in; their refresh tokens stop working at once."""
-    account = container().accounts.deactivate(username)
+    """The person can no longer log in; their refresh tokens stop working and their sessions end at once, and the
+    platforms in those sessions get a back-channel logout."""
+    c = container()
+    account = c.accounts.deactivate(username)
+    try:
+        c.sessions.end_all(account.id, tell=True)
+    except StoreUnavailable:  # the deactivation holds: a session of theirs is refused at its next use anyway
+        click.echo("warning: Redis unavailable: the platforms were not told", err=True)
     emit({"id": account.id, "username": account.username, "active": False}, as_json,
          f"account {account.username} deactivated")
 
@@ -79,7 +86,7 @@ def users_totp(username, remove, as_json):
 
         account_id, removed = MfaPolicy(c.db, c.settings.mfa_roles).reset_by_operator(username)
         if removed:
-            c.sessions.end_all(account_id)
+            c.sessions.end_all(account_id, tell=True)
         emit({"username": username, "removed": removed}, as_json,
              f"{username}: " + (f"removed {', '.join(removed)}; sessions ended" if removed else "no second factor"))
         return

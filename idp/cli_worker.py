@@ -1,4 +1,5 @@
-"""`leerid worker`: delivers the queued back-channel logouts (idp.backchannel) until stopped."""
+"""`leerid worker`: delivers the queued back-channel logouts (idp.backchannel) until stopped, and ends the SSO sessions
+that timed out (idp.sessions: their platforms are told as after a click)."""
 from __future__ import annotations
 
 import signal
@@ -10,7 +11,8 @@ from idp.cli import cli, container, emit, json_option
 
 
 def in_background(services) -> threading.Event:
-    """The worker as a thread of this process (`leerid serve`, and so `leerid demo`); set the event to stop it."""
+    """The worker as a thread of this process (`leerid serve`, and so `leerid demo`), sweeping timed-out sessions
+    too; set the event to stop it."""
     stop = threading.Event()
     services.backchannel.start(stop, threads=1, poll=0.5)
     return stop
@@ -21,8 +23,8 @@ def in_background(services) -> threading.Event:
               help="Deliveries at once (a slow platform holds one thread up to 5 s).")
 @json_option
 def worker(threads, as_json):
-    """Send the back-channel logouts (production; `leerid serve` runs one itself). Runs until stopped; any number
-    of workers may share the queue."""
+    """Send the back-channel logouts, also for sessions that timed out (production; `leerid serve` runs one
+    itself). Runs until stopped; any number of workers may share the queue (each timed-out session is taken by one)."""
     from idp import configure_logging
 
     c = container()
@@ -32,7 +34,7 @@ def worker(threads, as_json):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     workers = c.backchannel.start(stop, threads)
     if not as_json:
-        click.echo(f"back-channel logout worker: {threads} thread(s); Ctrl-C stops it", err=True)
+        click.echo(f"back-channel logout and session time-out worker: {threads} thread(s); Ctrl-C stops it", err=True)
     try:
         while not stop.wait(1):
             pass

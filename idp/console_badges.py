@@ -52,7 +52,7 @@ def desk() -> BadgeDesk:
     container = services()
     s = container.settings
     return BadgeDesk(container.db, s.secret_keys, s.issuer, max_age=s.badge_max_age,
-                     on_revoke=container.sessions.end_all)
+                     on_revoke=lambda account_id: container.sessions.end_all(account_id, tell=True))
 
 
 @bp.errorhandler(NotFound)

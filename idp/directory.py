@@ -51,6 +51,8 @@ class School(Base):
     # what a pupil adds to the badge: nothing, a PIN of four digits, or the picture they know
     badge_networks: Mapped[list | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))  # DISTINCT-able
     badge_second_step: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # the school's devices (idp/sessions.py): "ask" (the login page asks), "shared" or "personal" (it does not ask)
+    device_policy: Mapped[str] = mapped_column(String(16), default="ask", server_default="ask")
 
     def as_claim(self) -> dict:
         return {"number": self.number, "name": self.name}

@@ -22,6 +22,7 @@ from idp.claims import attribute_values, releasable
 from idp.errors import InvalidCredentials, Locked, Throttled
 from idp.interactions import Interaction
 from idp.login import ACR_MFA, AuthResult
+from idp.sessions import device_of
 from idp.totp import InvalidTotpError, TotpService, is_recovery_code
 from idp.web import (
     SSO_COOKIE,
@@ -221,6 +222,7 @@ def login(interaction: Interaction):
     if not username.strip() or not password:
         return _login_page(interaction, 400, gettext("Vul je gebruikersnaam en je wachtwoord in."), username)
     container, source, device = services(), request.remote_addr or "unknown", device_cookie()
+    session["shared_device"] = request.form.get("shared_device") == "yes"  # "Dit is een gedeeld toestel", for later
     recovery = request.form.get("recovery_code", "").strip()  # offered on the page that says the name is locked
     try:
         if recovery:
@@ -287,15 +289,24 @@ def _logged_in(interaction: Interaction, result):
     if (enrolment := enrol_first(interaction, result)) is not None:
         return enrolment
     container = services()
-    container.sessions.end(request.cookies.get(SSO_COOKIE))
-    cookie, _ = container.sessions.create(result.account_id, result.acr, result.amr, result.auth_time)
+    shared = bool(session.pop("shared_device", False))  # ticked on the login page
+    before = container.sessions.end(request.cookies.get(SSO_COOKIE))
+    if before is not None and before.account_id != result.account_id:  # someone else sat down: theirs ends too
+        container.backchannel.session_ended(before)
+    shared = shared or (before is not None and before.account_id == result.account_id and before.shared)  # step-up
+    terms = container.session_policy.terms(result.account_id, request.remote_addr, shared)  # by role and device
+    browser, system = device_of(request.headers.get("User-Agent"))
+    cookie, _ = container.sessions.create(result.account_id, result.acr, result.amr, result.auth_time,
+                                          idle=terms.idle, lifetime=terms.lifetime, shared=terms.shared,
+                                          browser=browser, system=system,
+                                          place=terms.place.as_dict() if terms.place else None)
     session.clear()  # every session identifier changes at login and at step-up, the form cookie's too
     interaction.logged_in = True
     interaction.second_factor_for, interaction.second_factor_amr, interaction.step_up = None, None, False
     container.interactions.rebind(interaction, binding())
     if "badge" not in result.amr and (result.acr == ACR_MFA or not container.login.has_second_factor(result.account_id)):
         full_login(result.account_id)
-    return set_sso_cookie(_resume(interaction), cookie)
+    return set_sso_cookie(_resume(interaction), cookie, None if terms.shared else terms.lifetime)
 
 
 def _code_page(interaction: Interaction, status: int = 200, error: str | None = None,

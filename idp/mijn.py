@@ -86,6 +86,9 @@ EVENTS = {  # what happened to the person (done by them, by their school, or by 
     "badge_issued": N_("Je school maakte een badge waarmee je je aanmeldt."),
     "badge_revoked": N_("Je school zette je badge uit. Hij werkt niet meer."),
     "badge_settings_changed": N_("Je veranderde de instellingen voor badges van je school."),
+    "session_ended": N_("Je werd afgemeld op een toestel."),
+    "logged_out_everywhere": N_("Je werd overal afgemeld: op elk toestel en in elke app."),
+    "device_policy_changed": N_("Je veranderde de instelling voor toestellen van je school."),
 }
 FOR_OTHERS = {  # what the person did for someone else (%(name)s)
     "attributes_released": N_("%(platform)s kreeg gegevens over %(name)s."),
@@ -108,6 +111,8 @@ FOR_OTHERS = {  # what the person did for someone else (%(name)s)
     "mandate_letter_issued": N_("Je maakte een brief met een code voor de ouder van %(name)s."),
     "badge_issued": N_("Je maakte een badge voor %(name)s."),
     "badge_revoked": N_("Je zette de badge van %(name)s uit."),
+    "session_ended": N_("Je meldde %(name)s af op een toestel."),
+    "logged_out_everywhere": N_("Je meldde %(name)s overal af."),
 }
 SOMETHING = N_("Er gebeurde iets met je account (%(event)s).")
 SOMETHING_FOR = N_("Je deed iets voor %(name)s (%(event)s).")

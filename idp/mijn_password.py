@@ -77,4 +77,5 @@ def change():
     except WeakPassword as exc:
         return _page(400, refusal(exc.verdict), "password")
     flash(gettext("Je wachtwoord is veranderd. Op andere computers, tablets en gsm's ben je nu afgemeld."), "done")
-    return set_sso_cookie(redirect(url_for("mijn_security.overview"), 303), cookie)
+    lifetime = None if sso.shared else (sso.lifetime or services().settings.session_max_age)  # as it was
+    return set_sso_cookie(redirect(url_for("mijn_security.overview"), 303), cookie, lifetime)

@@ -250,7 +250,7 @@ class SchoolAdministration:
             _record(scope, "school_admin_password_reset", actor_id, person)
             letters = Letters(_school(scope), None, (letter,))
         if self.sessions is not None:
-            self.sessions.end_all(person.id)  # logged in with the old password somewhere: no longer
+            self.sessions.end_all(person.id, tell=True)  # logged in with the old password somewhere: no longer
         return letters
 
     def person_letter(self, actor_id: str, number: str, account_id: str) -> Letters:
@@ -295,6 +295,8 @@ class SchoolAdministration:
             _disable(session, person, actor_id, f"deactivated by an administrator of school {scope.school.number}",
                      school_id=scope.school.id)
             _record(scope, "school_admin_deactivated", actor_id, person)
+            if self.sessions is not None:  # logged in somewhere: no longer, there and at its platforms
+                self.sessions.end_all(person.id, tell=True)
             return _row(scope, person)
 
     def reactivate(self, actor_id: str, number: str, account_id: str) -> PersonRow:
@@ -365,7 +367,7 @@ class SchoolAdministration:
             _record(scope, RESET, actor_id, person, {"mandate": mandate.id, "removed": removed})
             row = _row(scope, person)
         if self.sessions is not None:
-            self.sessions.end_all(person.id)  # logged in with the old second factor somewhere: no longer
+            self.sessions.end_all(person.id, tell=True)  # logged in with the old second factor somewhere: no longer
         return row
 
     # --- platforms: which school-agreement platforms serve this school's people ---

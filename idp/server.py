@@ -165,5 +165,6 @@ def discovery(settings) -> dict:
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,  # logout tokens carry the ID tokens' sid
-        "frontchannel_logout_supported": False,
+        "frontchannel_logout_supported": True,  # iframes on the logout page (idp/endpoints.py logout)
+        "frontchannel_logout_session_supported": True,  # with iss and sid for a platform that asks for them
     }

@@ -94,12 +94,15 @@ def error_page(kind: str, status: int):
     return make_response(html, status)
 
 
-def set_sso_cookie(response, value: str | None):
+def set_sso_cookie(response, value: str | None, max_age: int | None = None):
+    """The SSO cookie; `max_age` keeps it after the browser closes (a personal device), None ends it with the
+    browser (a shared device, a badge)."""
     secure = services().settings.secure_cookies
     if value is None:
         response.delete_cookie(SSO_COOKIE, path="/", secure=secure, httponly=True, samesite="Lax")
     else:
-        response.set_cookie(SSO_COOKIE, value, path="/", secure=secure, httponly=True, samesite="Lax")
+        response.set_cookie(SSO_COOKIE, value, max_age=max_age, path="/", secure=secure, httponly=True,
+                            samesite="Lax")
     return response
 
 

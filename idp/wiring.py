@@ -20,7 +20,7 @@ from idp.guard import Guard, GuardPolicy
 from idp.interactions import InteractionStore
 from idp.keys import KeyRing
 from idp.login import LoginService
-from idp.sessions import SessionStore
+from idp.sessions import SessionEnding, SessionPolicy, SessionStore
 from idp.tokens import TokenService
 
 log = logging.getLogger("leerid")
@@ -51,7 +51,27 @@ class Container:
 
     @cached_property
     def sessions(self) -> SessionStore:
-        return SessionStore(self.store, self.settings.session_ttl, self.settings.session_max_age)
+        s = self.settings
+        longest = max(lifetime for _, lifetime in self.session_policy.limits.values())
+        sessions = SessionStore(self.store, s.session_ttl, s.session_max_age, indexed=True,
+                                longest=max(longest, s.badge_session_max_age))
+        sessions.tell = lambda ended: self.backchannel.session_ended(ended)  # Redis only when a session ends
+        return sessions
+
+    @cached_property
+    def session_policy(self) -> SessionPolicy:
+        """A new session's time-outs by role and device (idp/sessions.py): (pupil, shared) -> (idle, lifetime)."""
+        s = self.settings
+        return SessionPolicy(self.db, {
+            (False, False): (s.session_ttl, s.session_max_age),
+            (True, False): (s.pupil_session_ttl, s.pupil_session_max_age),
+            (False, True): (s.shared_session_ttl, s.shared_session_max_age),
+            (True, True): (s.pupil_shared_session_ttl, s.pupil_shared_session_max_age),
+        }, s.client_cache_seconds)
+
+    @cached_property
+    def session_ending(self) -> SessionEnding:
+        return SessionEnding(self.db, self.sessions, self.backchannel)
 
     @cached_property
     def interactions(self) -> InteractionStore:
@@ -138,7 +158,9 @@ class Container:
         from idp.backchannel import BackchannelLogout, LogoutQueue, retry_delays
 
         queue = LogoutQueue(self.store, retry_delays(self.settings.backchannel_retry_seconds))
-        return BackchannelLogout(queue, self.clients, self.subjects, self.tokens, self.audit)
+        logout = BackchannelLogout(queue, self.clients, self.subjects, self.tokens, self.audit)
+        logout.sweep = self.sessions.sweep  # sessions that timed out are told like a click (idp/sessions.py)
+        return logout
 
     @cached_property
     def mandates(self):

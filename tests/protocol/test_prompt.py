@@ -233,3 +233,115 @@ def test_ui_locales_english_shows_an_english_login_page(provider, browser, platf
     page = browser.get(authorize_url(provider, platform, ui_locales="en"))
     assert login_form(page) is not None
     assert 'lang="en"' in page.text
+
+
+# --- prompt=none when the person must choose, and max_age=0 (issue 7) --------------------------------------------
+
+
+@pytest.fixture
+def parent_of_a_child(provider, school) -> dict:
+    """A parent holding a parent mandate (with `login`, at every platform) for a child of the school."""
+    from datetime import date, timedelta
+
+    child = provider.user(school=school, birthdate=(date.today() - timedelta(days=9 * 366)).isoformat())
+    parent = provider.user(role="parent")
+    provider.cli("mandates", "grant", "--from", child["username"], "--to", parent["username"], "--type", "parent")
+    return dict(parent, child=child["username"])
+
+
+def test_prompt_none_where_the_person_must_choose_is_account_selection_required(provider, browser, platform,
+                                                                                 parent_of_a_child):
+    """OIDC Core §3.1.2.6: the chooser would be needed, and prompt=none allows no page."""
+    from tests.protocol.test_acting import log_in_as
+
+    log_in_as(provider, browser, platform, parent_of_a_child, act_as="self", scope="openid")
+    elsewhere = provider.client()  # never chosen at in this session
+    callback = browser.authorize(authorize_url(provider, elsewhere, prompt="none", state="s-choose"))
+    assert_error_response(callback, "account_selection_required")
+    assert callback.params["state"] == "s-choose" and callback.params["iss"] == provider.issuer
+    quiet = browser.authorize(authorize_url(provider, platform, prompt="none"))
+    assert quiet.params.get("code"), "where the person chose themselves in this session, prompt=none goes on"
+
+
+def test_prompt_none_after_acting_for_someone_is_account_selection_required(provider, browser, platform,
+                                                                             parent_of_a_child):
+    from tests.protocol.test_acting import log_in_as
+
+    log_in_as(provider, browser, platform, parent_of_a_child, act_as=parent_of_a_child["child"], scope="openid")
+    callback = browser.authorize(authorize_url(provider, platform, prompt="none"))
+    assert_error_response(callback, "account_selection_required")
+
+
+def test_max_age_zero_always_asks_for_a_new_login(provider, browser, user, platform):
+    """OIDC Core §3.1.2.1: max_age=0 is like prompt=login; auth_time comes with it."""
+    first = logged_in(provider, browser, platform, user)
+    time.sleep(1.1)  # auth_time has whole seconds
+    page = browser.get(authorize_url(provider, platform, max_age="0"))
+    assert login_form(page) is not None, "max_age=0 shows the login form though a session exists"
+    login = sign_in(provider, browser, platform, user, max_age="0")
+    again = verify_id_token(provider, login.id_token, platform["client_id"], nonce=login.nonce)
+    assert again["auth_time"] > first["auth_time"]
+    assert again["sid"] != first["sid"], "a new login is a new session"
+
+
+def test_max_age_zero_with_prompt_none_is_login_required(provider, browser, user, platform):
+    logged_in(provider, browser, platform, user)
+    callback = browser.authorize(authorize_url(provider, platform, max_age="0", prompt="none"))
+    assert_error_response(callback, "login_required")
+
+
+def test_after_an_expired_max_age_the_session_carries_the_fresh_auth_time(provider, browser, user, platform):
+    first = logged_in(provider, browser, platform, user)
+    time.sleep(2.1)
+    fresh = verify_id_token(provider, sign_in(provider, browser, platform, user, max_age="1").id_token,
+                            platform["client_id"])
+    assert fresh["auth_time"] > first["auth_time"]
+    quiet = sign_in(provider, browser, platform, None, prompt="none")
+    assert verify_id_token(provider, quiet.id_token, platform["client_id"])["auth_time"] == fresh["auth_time"]
+
+
+# --- several people on one device: "Ben jij dit niet? Wissel van leerling" (issue 7) -----------------------------
+
+
+def switch_form(page):
+    from tests.protocol.helpers import form_to
+
+    return form_to(page, "/wissel")
+
+
+def test_switching_ends_the_session_tells_its_platforms_and_shows_an_empty_form(provider, browser, school):
+    import secrets
+
+    from tests.local_http import Documents
+    from tests.protocol.test_backchannel import logout_token
+
+    first = provider.user(school=school, given_name="Amira", family_name="Vermeulen")  # the last option counts
+    second = provider.user(school=school)
+    with Documents() as receiver:
+        path = f"/logout/{secrets.token_hex(6)}"
+        told = provider.client("--backchannel-logout-uri", receiver.receiver(path))
+        login = sign_in(provider, browser, told, first)
+        page = browser.get(authorize_url(provider, told, prompt="login", login_hint=first["username"]))
+        form = switch_form(page)
+        assert form is not None and "Amira" in page.text, "the person still signed in, by first name"
+        assert "Vermeulen" not in page.text, "the first name only"
+        switched = browser.send(page, form)
+        assert switched.status_code == 303 and not browser.cookie("leerid_sso")
+        clean = browser.follow(switched)
+        assert login_form(clean).fields["username"] == "", "an empty form, not the previous person's login_hint"
+        assert switch_form(clean) is None and "Amira" not in clean.text and first["username"] not in clean.text
+        [posted] = receiver.wait_for_posts(path)
+        claims = logout_token(provider, posted, told)
+        assert claims["sid"] == verify_id_token(provider, login.id_token, told["client_id"])["sid"]
+    callback = browser.callback(browser.login(clean, second))
+    assert callback.params.get("code"), "the next person logs in on the same request"
+
+
+def test_switching_needs_the_csrf_token(provider, browser, user, platform):
+    from tests.protocol.helpers import without_csrf
+
+    logged_in(provider, browser, platform, user)
+    page = browser.get(authorize_url(provider, platform, prompt="login"))
+    refused = browser.send(page, without_csrf(switch_form(page)))
+    assert refused.status_code == 400
+    assert browser.authorize(authorize_url(provider, platform, prompt="none")).params.get("code"), "still signed in"

@@ -1,0 +1,380 @@
+"""SessionStore (idp/sessions.py) on an in-memory Redis fake with a fake clock: sessions found per person and by sid,
+one ended by sid, all ended together, the deadline sweep claiming each session once, and the last use written at
+most once a minute. Also the User-Agent words and the time-outs by role and device (SessionPolicy)."""
+from __future__ import annotations
+
+import fnmatch
+import json
+from datetime import date
+
+import pytest
+
+from idp.ephemeral import RedisStore
+from idp.sessions import TOUCH, SessionPolicy, SessionStore, device_of
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeRedis:
+    """The Redis commands SessionStore sends, on dicts; keys expire by the fake clock. Counts the writes."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self.values: dict[str, str] = {}
+        self.zsets: dict[str, dict[str, float]] = {}
+        self.expiry: dict[str, float] = {}
+        self.writes: list[str] = []
+
+    def _live(self, name: str) -> bool:
+        if name in self.expiry and self.expiry[name] <= self.clock():
+            self.values.pop(name, None)
+            self.zsets.pop(name, None)
+            self.expiry.pop(name, None)
+        return name in self.values or name in self.zsets
+
+    def set(self, name, value, ex=None, nx=False, xx=False):
+        exists = self._live(name)
+        if (nx and exists) or (xx and not exists):
+            return None
+        self.values[name] = value
+        self.writes.append(name)
+        if ex:
+            self.expiry[name] = self.clock() + ex
+        else:
+            self.expiry.pop(name, None)
+        return True
+
+    def get(self, name):
+        return self.values.get(name) if self._live(name) else None
+
+    def getdel(self, name):
+        value = self.get(name)
+        self.delete(name)
+        return value
+
+    def mget(self, names):
+        return [self.get(n) for n in names]
+
+    def delete(self, *names):
+        gone = 0
+        for name in names:
+            gone += self._live(name)
+            self.values.pop(name, None)
+            self.zsets.pop(name, None)
+            self.expiry.pop(name, None)
+        return gone
+
+    def expire(self, name, seconds):
+        if self._live(name):
+            self.expiry[name] = self.clock() + seconds
+        return True
+
+    def ttl(self, name):
+        return int(self.expiry[name] - self.clock()) if self._live(name) and name in self.expiry else -1
+
+    def zadd(self, name, mapping):
+        self._live(name)
+        self.zsets.setdefault(name, {}).update(mapping)
+        return len(mapping)
+
+    def zrem(self, name, *members):
+        found = self.zsets.get(name, {}) if self._live(name) else {}
+        return sum(found.pop(m, None) is not None for m in members)
+
+    def zscore(self, name, member):
+        return self.zsets.get(name, {}).get(member) if self._live(name) else None
+
+    def zrange(self, name, start, end, withscores=False):
+        items = sorted(self.zsets.get(name, {}).items(), key=lambda kv: kv[1]) if self._live(name) else []
+        items = items[start:] if end == -1 else items[start:end + 1]
+        return items if withscores else [k for k, _ in items]
+
+    def zrangebyscore(self, name, low, high, start=0, num=None):
+        top = float(high)
+        found = [k for k, v in self.zrange(name, 0, -1, withscores=True) if v <= top]
+        return found[start:start + num] if num is not None else found[start:]
+
+    def keys(self, pattern):
+        return [k for k in list(self.values) + list(self.zsets) if self._live(k) and fnmatch.fnmatch(k, pattern)]
+
+    def pipeline(self, transaction=True):
+        return Pipeline(self)
+
+
+class Pipeline:
+    def __init__(self, redis: FakeRedis):
+        self.redis, self.calls = redis, []
+
+    def __getattr__(self, name):
+        def queue(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            return self
+        return queue
+
+    def execute(self):
+        return [getattr(self.redis, name)(*args, **kwargs) for name, args, kwargs in self.calls]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def redis(clock) -> FakeRedis:
+    return FakeRedis(clock)
+
+
+@pytest.fixture
+def sessions(redis, clock) -> SessionStore:
+    return SessionStore(RedisStore(redis), ttl=8 * 3600, max_age=12 * 3600, indexed=True, clock=clock)
+
+
+def test_a_person_s_sessions_are_listed_newest_first_and_only_theirs(sessions, clock):
+    _, first = sessions.create("anna", "acr", ["pwd"], browser="Chrome", system="Windows")
+    clock.advance(5)
+    _, second = sessions.create("anna", "acr", ["pwd"], shared=True)
+    sessions.create("bert", "acr", ["pwd"])
+    listed = sessions.sessions_of("anna")
+    assert [s.sid for s in listed] == [second.sid, first.sid]
+    assert (listed[1].browser, listed[1].system, listed[0].shared) == ("Chrome", "Windows", True)
+    assert len(sessions.sessions_of("bert")) == 1 and sessions.sessions_of("nobody") == []
+
+
+def test_the_cookie_is_never_stored_readable(sessions, redis):
+    cookie, session = sessions.create("anna", "acr", ["pwd"])
+    stored = " ".join([*redis.values, *redis.values.values(), *(m for z in redis.zsets.values() for m in z)])
+    assert cookie not in stored
+    assert session.sid in stored, "indexed by sid"
+
+
+def test_one_session_ends_by_its_sid_and_only_for_its_owner(sessions):
+    mine, session = sessions.create("anna", "acr", ["pwd"])
+    other, _ = sessions.create("anna", "acr", ["pwd"])
+    assert sessions.end_sid("bert", session.sid) is None, "not bert's"
+    assert sessions.get(mine) is not None
+    ended = sessions.end_sid("anna", session.sid)
+    assert ended.sid == session.sid and ended.account_id == "anna"
+    assert sessions.get(mine) is None, "its cookie no longer works"
+    assert sessions.get(other) is not None
+    assert [s.sid for s in sessions.sessions_of("anna")] != [session.sid]
+    assert sessions.end_sid("anna", session.sid) is None, "ended once"
+
+
+def test_an_ended_session_is_not_brought_back_by_a_late_write(sessions):
+    cookie, session = sessions.create("anna", "acr", ["pwd"])
+    sessions.end_sid("anna", session.sid)
+    sessions.add_client(cookie, session, "platform")  # an authorization that was under way
+    assert sessions.get(cookie) is None
+    assert sessions.sessions_of("anna") == []
+
+
+def test_every_session_of_a_person_ends_together(sessions):
+    cookies = [sessions.create("anna", "acr", ["pwd"])[0] for _ in range(3)]
+    bert, _ = sessions.create("bert", "acr", ["pwd"])
+    ended = sessions.end_all("anna")
+    assert len(ended) == 3
+    assert all(sessions.get(c) is None for c in cookies)
+    assert sessions.sessions_of("anna") == [] and sessions.get(bert) is not None
+
+
+def test_logging_out_by_the_cookie_takes_it_out_of_the_index(sessions):
+    cookie, session = sessions.create("anna", "acr", ["pwd"])
+    assert sessions.end(cookie).sid == session.sid
+    assert sessions.sessions_of("anna") == [] and sessions.sweep() == []
+
+
+def test_the_sweep_claims_each_timed_out_session_once(redis, clock):
+    one = SessionStore(RedisStore(redis), ttl=600, max_age=3600, indexed=True, clock=clock)
+    two = SessionStore(RedisStore(redis), ttl=600, max_age=3600, indexed=True, clock=clock)  # another worker
+    cookie, session = one.create("anna", "acr", ["pwd"], idle=120)
+    one.add_client(cookie, session, "platform")
+    assert one.sweep() == [], "not due yet"
+    clock.advance(121)
+    assert one.get(cookie) is None, "past its idle time-out"
+    assert two._claim(session.sid, clock()) is not None
+    assert one._claim(session.sid, clock()) is None, "the other worker has it"
+    assert one.sweep() == [] and two.sweep() == []
+    assert one.sessions_of("anna") == []
+
+
+def test_the_sweep_hands_over_what_the_platforms_must_hear(sessions, clock):
+    cookie, session = sessions.create("anna", "acr", ["pwd"], idle=60, lifetime=3600)
+    sessions.add_client(cookie, session, "platform", acted_for="child")
+    clock.advance(61)
+    [ended] = sessions.sweep()
+    assert (ended.sid, ended.clients, SessionStore.people_at(ended, "platform")) == \
+           (session.sid, ["platform"], ["anna", "child"])
+
+
+def test_a_session_used_again_is_not_swept(sessions, clock):
+    cookie, _session = sessions.create("anna", "acr", ["pwd"], idle=120)
+    clock.advance(100)
+    assert sessions.get(cookie) is not None  # its last use is written: a new deadline
+    clock.advance(30)
+    assert sessions.sweep() == []
+    assert sessions.get(cookie) is not None
+
+
+def test_the_lifetime_ends_a_session_however_much_it_is_used(sessions, clock):
+    cookie, _ = sessions.create("anna", "acr", ["pwd"], idle=600, lifetime=1000)
+    for _ in range(10):
+        clock.advance(99)
+        assert sessions.get(cookie) is not None
+    clock.advance(20)
+    assert sessions.get(cookie) is None
+    assert len(sessions.sweep()) == 1
+
+
+def test_the_last_use_is_written_at_most_once_a_minute(sessions, redis, clock):
+    cookie, session = sessions.create("anna", "acr", ["pwd"])
+    before = len(redis.writes)
+    for _ in range(5):
+        clock.advance(TOUCH / 6)
+        assert sessions.get(cookie).last_used == session.last_used
+    assert len(redis.writes) == before, "no write within the minute"
+    clock.advance(TOUCH)
+    assert sessions.get(cookie).last_used == clock()
+    assert len(redis.writes) > before
+    assert sessions.sessions_of("anna")[0].last_used == clock()
+
+
+def test_every_key_has_a_ttl(sessions, redis):
+    sessions.create("anna", "acr", ["pwd"], idle=600)
+    assert redis.values and redis.zsets
+    assert all(name in redis.expiry for name in [*redis.values, *redis.zsets])
+
+
+def test_a_cut_off_still_ends_a_session_the_index_never_saw(redis, clock):
+    """A session written before the index existed (or by hand) ends with the person's others at its next write."""
+    store = SessionStore(RedisStore(redis), ttl=600, max_age=3600, indexed=True, clock=clock)
+    cookie, _session = store.create("anna", "acr", ["pwd"])
+    key = RedisStore.key("session", cookie)
+    legacy = json.loads(redis.values[key])
+    store.end_all("anna")
+    clock.advance(1)
+    redis.set(key, json.dumps(legacy), ex=600)  # back under its cookie, unindexed
+    clock.advance(TOUCH)
+    assert store.get(cookie) is None
+
+
+def test_reissue_keeps_this_browser_and_ends_the_others(sessions):
+    mine, session = sessions.create("anna", "acr", ["pwd"])
+    other, _ = sessions.create("anna", "acr", ["pwd"])
+    fresh = sessions.reissue(session)
+    assert sessions.get(mine) is None and sessions.get(other) is None
+    assert sessions.get(fresh).sid == session.sid
+    assert [s.sid for s in sessions.sessions_of("anna")] == [session.sid]
+
+
+@pytest.mark.parametrize(("agent", "expected"), [
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+     ("Chrome", "Windows")),
+    (("Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 "
+     "Mobile/15E148 Safari/604.1"), ("Safari", "iPad")),
+    ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+     ("Chrome", "Chromebook")),
+    (("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 "
+     "Edg/124.0"), ("Edge", "Windows")),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:125.0) Gecko/20100101 Firefox/125.0", ("Firefox", "Mac")),
+    (("Mozilla/5.0 (Linux; Android 14; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 "
+     "Chrome/117.0 Safari/537.36"), ("Samsung Internet", "Android")),
+    ("python-httpx/0.28", (None, None)),
+    (None, (None, None)),
+])
+def test_the_device_in_plain_words(agent, expected):
+    assert device_of(agent) == expected
+
+
+LIMITS = {(False, False): (8 * 3600, 12 * 3600), (True, False): (4 * 3600, 12 * 3600),
+          (False, True): (3600, 8 * 3600), (True, True): (1800, 4 * 3600)}
+
+
+@pytest.fixture
+def directory(memory_db):
+    """A school (with a network range) and a pupil and a teacher in it, on the migrated in-memory database."""
+    from idp.accounts import Account
+    from idp.directory import Membership, School
+
+    with memory_db.transaction() as session:
+        school = School(number="1234567", name="De Regenboog", badge_networks=["192.0.2.0/24"])
+        session.add(school)
+        for account_id, role in (("pupil", "pupil"), ("teacher", "teacher")):
+            session.add(Account(id=account_id, username=account_id, given_name="A", family_name="B", role=role))
+            session.add(Membership(account_id=account_id, school=school, role=role, valid_from=date(2000, 1, 1)))
+    return memory_db
+
+
+def set_policy(db, policy: str) -> None:
+    from idp.directory import School
+
+    with db.transaction() as session:
+        session.query(School).one().device_policy = policy
+
+
+def test_time_outs_by_role_and_device(directory):
+    policy = SessionPolicy(directory, LIMITS, cache_seconds=0)
+
+    def terms(account_id: str, ticked: bool) -> tuple:
+        found = policy.terms(account_id, "198.51.100.7", ticked)
+        return found.idle, found.lifetime, found.shared
+
+    assert terms("pupil", ticked=False) == (4 * 3600, 12 * 3600, False)
+    assert terms("pupil", ticked=True) == (1800, 4 * 3600, True)
+    assert terms("teacher", ticked=False) == (8 * 3600, 12 * 3600, False)
+    assert terms("teacher", ticked=True) == (3600, 8 * 3600, True)
+
+
+def test_a_school_that_shares_its_devices_shortens_its_people_s_sessions_anywhere(directory):
+    set_policy(directory, "shared")
+    policy = SessionPolicy(directory, LIMITS, cache_seconds=0)
+    terms = policy.terms("pupil", "198.51.100.7", ticked=False)
+    assert (terms.idle, terms.shared, terms.place) == (1800, True, None)
+
+
+def test_the_place_is_the_school_whose_network_the_login_comes_from(directory):
+    policy = SessionPolicy(directory, LIMITS, cache_seconds=0)
+    assert policy.place("192.0.2.77").name == "De Regenboog"
+    assert policy.place("::ffff:192.0.2.77").number == "1234567"
+    assert policy.place("198.51.100.7") is None and policy.place("unknown") is None
+    assert policy.terms("teacher", "192.0.2.77", ticked=False).shared is False, "ask: the person decides"
+    set_policy(directory, "shared")
+    assert policy.terms("teacher", "192.0.2.77", ticked=False).shared is True
+
+
+def test_a_session_written_without_the_index_is_indexed_at_its_next_write(sessions, redis, clock):
+    """E.g. one from before the index, or one a password change put back under a new cookie by hand."""
+    from dataclasses import asdict, replace
+
+    _, session = sessions.create("anna", "acr", ["pwd"])
+    sessions.end_all("anna")
+    clock.advance(1)
+    RedisStore(redis).put("session", "by-hand", asdict(replace(session, created_at=clock())), 600)
+    assert sessions.sessions_of("anna") == []
+    clock.advance(TOUCH)
+    assert sessions.get("by-hand") is not None, "still signed in"
+    assert [s.sid for s in sessions.sessions_of("anna")] == [session.sid]
+    clock.advance(TOUCH)
+    assert sessions.get("by-hand") is not None
+    assert sessions.end_sid("anna", session.sid) is not None and sessions.get("by-hand") is None
+
+
+def test_the_time_outs_are_settings_and_an_idle_time_out_never_exceeds_its_lifetime():
+    from config.settings import ConfigError, Settings
+
+    settings = Settings.from_env({"LEERID_PUPIL_SHARED_SESSION_TTL": "600", "LEERID_SHARED_SESSION_MAX_AGE": "7200"})
+    assert (settings.pupil_shared_session_ttl, settings.pupil_shared_session_max_age) == (600, 4 * 3600)
+    assert (settings.shared_session_ttl, settings.shared_session_max_age) == (3600, 7200)
+    assert (settings.pupil_session_ttl, settings.session_ttl) == (4 * 3600, 8 * 3600)
+    for wrong in ({"LEERID_PUPIL_SESSION_TTL": "50000"}, {"LEERID_SHARED_SESSION_TTL": "0"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env(wrong)
