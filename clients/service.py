@@ -95,6 +95,11 @@ def frontchannel_uri(uri: str, redirect_uris: list[str]) -> str:
     return uri
 
 
+NEEDS_BACKCHANNEL = ("a front-channel logout URI needs a back-channel logout URI (--backchannel-logout-uri): only "
+                     "back-channel logout reaches the platform however a session ends (switch pupil, another person "
+                     "logging in, time-outs); the front-channel iframe is an addition on the logout page")
+
+
 def _origin(uri: str) -> tuple:
     parts = urlsplit(uri)
     try:
@@ -136,17 +141,22 @@ class ClientRegistry:
         return self.update(client_id, require_mfa=required)
 
     def update(self, client_id: str, *, require_mfa: bool | None = None, frontchannel_logout_uri: str | None = None,
-               frontchannel_logout_session_required: bool | None = None) -> Client:
-        """Change a platform's settings (None: keep; a frontchannel_logout_uri of "" removes it), all or nothing,
-        audited `client_changed` with what changed."""
+               frontchannel_logout_session_required: bool | None = None,
+               backchannel_logout_uri: str | None = None) -> Client:
+        """Change a platform's settings (None: keep; a logout URI of "" removes it), all or nothing, audited
+        `client_changed` with what changed. A front-channel logout URI needs a back-channel one (NEEDS_BACKCHANNEL)."""
         with self.db.transaction() as session:
             client = session.get(Client, client_id, with_for_update=True) if client_id else None
             if client is None or client.school_id is not None:
                 raise InvalidClientMetadata(f"no platform with client_id {client_id!r}")
             uri = client.frontchannel_logout_uri if frontchannel_logout_uri is None \
                 else frontchannel_uri(frontchannel_logout_uri, client.redirect_uris) if frontchannel_logout_uri else None
+            backchannel = client.backchannel_logout_uri if backchannel_logout_uri is None else check_uri(
+                backchannel_logout_uri, "back-channel logout URI") if backchannel_logout_uri else None
+            if uri and not backchannel and (frontchannel_logout_uri or backchannel_logout_uri is not None):
+                raise InvalidClientMetadata(NEEDS_BACKCHANNEL)  # one registered before this rule is kept as it is
             wanted = {"require_mfa": client.require_mfa if require_mfa is None else require_mfa,
-                      "frontchannel_logout_uri": uri,
+                      "backchannel_logout_uri": backchannel, "frontchannel_logout_uri": uri,
                       "frontchannel_logout_session_required": bool(uri) and (
                           client.frontchannel_logout_session_required if frontchannel_logout_session_required is None
                           else frontchannel_logout_session_required)}
@@ -271,6 +281,8 @@ class ClientRegistry:
             if new.frontchannel_logout_uri else None
         if new.frontchannel_logout_session_required and not frontchannel:
             raise InvalidClientMetadata("--frontchannel-logout-session-required needs --frontchannel-logout-uri")
+        if frontchannel and not backchannel:
+            raise InvalidClientMetadata(NEEDS_BACKCHANNEL)
         unknown = [s for s in new.scopes if s not in SCOPES]
         if unknown:
             raise InvalidClientMetadata(f"unknown scope {unknown[0]!r}; use {', '.join(SCOPES)}")

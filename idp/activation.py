@@ -169,9 +169,10 @@ class PasswordChange:
             return person_of(account), account.password_hash is not None
 
     def change(self, keep: SsoSession, current: str, new: str, source: str, device: str | None = None, *,
-               sign_out_apps: bool = False) -> str:
+               sign_out_apps: bool = False) -> str | None:
         """The new password for the person of `keep` (this browser's session); the cookie of the session that
-        replaces `keep`. Throttled (Locked), InvalidCredentials or WeakPassword change nothing."""
+        replaces `keep`, None when `keep` ended meanwhile (it stays ended). Throttled (Locked), InvalidCredentials or
+        WeakPassword change nothing."""
         account_id = keep.account_id
         with self.db.read() as session:
             account = AccountRepository(session).get(account_id)
@@ -199,7 +200,7 @@ class PasswordChange:
                          detail={"other_sessions_ended": True, "apps_signed_out": sign_out_apps})
         return self._only(keep)
 
-    def _only(self, keep: SsoSession) -> str:
-        """Every SSO session of the person ends; `keep` goes on (same sid, platforms and authentication) under a
-        new cookie, begun after the cut-off."""
+    def _only(self, keep: SsoSession) -> str | None:
+        """Every SSO session of the person ends; `keep` goes on (same sid, platforms, authentication and lifetime:
+        a password change does not lengthen it) under a new cookie, begun after the cut-off."""
         return self.sessions.reissue(keep)

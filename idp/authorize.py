@@ -187,6 +187,11 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     if acting is not None:  # RFC 8693 §4.1: who really acts, under which mandate
         context.actor_id = sso.account_id
         context.act = {"sub": container.subjects.for_client(client, sso.account_id), "mandate": acting.mandate.id}
+    if not container.sessions.add_client(cookie, sso, client.client_id, acted_for=subject if acting else None):
+        finish(interaction)  # the session ended while this request ran (log out everywhere, a password change)
+        if "none" in prompts:
+            return respond.error("login_required", "The session has ended")
+        return park(params, "login", None)  # listed first, so that its end always reaches the platform
     nonce = params.get("nonce")
     if nonce and not container.codes.remember_nonce(client.client_id, nonce, container.settings.interaction_ttl):
         return respond.error("invalid_request", "nonce was used before")
@@ -197,7 +202,6 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     grant.request.user = context
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
-    container.sessions.add_client(cookie, sso, client.client_id, acted_for=subject if acting else None)
     finish(interaction)
     return respond.code(code)
 
@@ -289,6 +293,7 @@ def acting_for(sso: SsoSession, client, interaction: Interaction | None, prompts
 
 def only_self_here(sso: SsoSession, client_id: str) -> bool:
     """The platform received tokens in this session, and only ever about the person themselves."""
+    sso = services().sessions.with_platforms(sso)  # `get` does not read them
     return client_id in sso.clients and not sso.acted_for.get(client_id)
 
 

@@ -48,6 +48,8 @@ ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B: nothing 
 CODE_LENGTH = 10
 SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")  # random_token(32)
 MAX_NETWORKS = 32
+BROADEST = {4: 16, 6: 32}  # the shortest prefix of a school's network range: no school's network is larger
+MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # IPv4 written as IPv6: its ranges are held to IPv4's limit
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
@@ -143,13 +145,19 @@ def normalise_answer(step: str, typed: str) -> str | None:
 
 
 def parse_networks(text: str) -> list[str]:
-    """CIDR ranges (or single addresses) separated by spaces, commas or new lines; BadgeRefused for a wrong one."""
+    """CIDR ranges (or single addresses) separated by spaces, commas or new lines; BadgeRefused for a wrong one, and
+    for one broader than /16 (IPv4) or /32 (IPv6): such a range (0.0.0.0/0 at worst) holds other schools' networks,
+    where this school's badges and device policy would then hold too."""
     found = []
     for part in text.replace(",", " ").split()[:MAX_NETWORKS + 1]:
         try:
-            found.append(str(ipaddress.ip_network(part, strict=False)))
+            network = ipaddress.ip_network(part, strict=False)
         except ValueError:
             raise BadgeRefused("bad_network") from None
+        mapped = network.version == 6 and network.subnet_of(MAPPED)
+        if network.prefixlen < (MAPPED.prefixlen + BROADEST[4] if mapped else BROADEST[network.version]):
+            raise BadgeRefused("network_too_broad")
+        found.append(str(network))
     if len(found) > MAX_NETWORKS:
         raise BadgeRefused("too_many_networks")
     return list(dict.fromkeys(found))

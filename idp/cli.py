@@ -195,7 +195,8 @@ def clients():
 @click.option("--post-logout-redirect-uri", "post_logout", multiple=True)
 @click.option("--backchannel-logout-uri")
 @click.option("--frontchannel-logout-uri", help="Shown in an iframe on leerID's logout page (OIDC Front-Channel "
-                                                "Logout 1.0); the scheme, host and port of a redirect URI.")
+                                                "Logout 1.0); the scheme, host and port of a redirect URI. Needs "
+                                                "--backchannel-logout-uri.")
 @click.option("--frontchannel-logout-session-required", "frontchannel_session", is_flag=True,
               help="That iframe gets the iss and sid query parameters.")
 @click.option("--token-auth-method")
@@ -241,18 +242,25 @@ def clients_create(name, redirect_uris, public, scopes, attributes, purpose, bas
 @click.argument("client_id")
 @click.option("--require-mfa/--no-require-mfa", "require_mfa", default=None,
               help="Every login there needs a second factor (as acr_values=urn:leerid:acr:mfa), or no longer.")
-@click.option("--frontchannel-logout-uri", help="A new front-channel logout URI; \"\" removes it.")
+@click.option("--frontchannel-logout-uri", help="A new front-channel logout URI (needs a back-channel logout URI); "
+                                                "\"\" removes it.")
 @click.option("--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
               "frontchannel_session", default=None, help="Whether that iframe gets iss and sid.")
+@click.option("--backchannel-logout-uri", help="A new back-channel logout URI; \"\" removes it (not while there is "
+                                               "a front-channel logout URI).")
 @json_option
-def clients_update(client_id, require_mfa, frontchannel_logout_uri, frontchannel_session, as_json):
+def clients_update(client_id, require_mfa, frontchannel_logout_uri, frontchannel_session, backchannel_logout_uri,
+                   as_json):
     """Change a platform's settings."""
-    if require_mfa is None and frontchannel_logout_uri is None and frontchannel_session is None:
-        raise click.UsageError("nothing to change: give --require-mfa, --no-require-mfa or a front-channel option")
+    if require_mfa is None and frontchannel_logout_uri is None and frontchannel_session is None \
+            and backchannel_logout_uri is None:
+        raise click.UsageError("nothing to change: give --require-mfa, --no-require-mfa or a logout URI option")
     client = container().clients.update(client_id, require_mfa=require_mfa,
                                         frontchannel_logout_uri=frontchannel_logout_uri,
-                                        frontchannel_logout_session_required=frontchannel_session)
-    emit({"client_id": client.client_id, "require_mfa": client.require_mfa, **frontchannel(client)}, as_json,
+                                        frontchannel_logout_session_required=frontchannel_session,
+                                        backchannel_logout_uri=backchannel_logout_uri)
+    emit({"client_id": client.client_id, "require_mfa": client.require_mfa,
+          "backchannel_logout_uri": client.backchannel_logout_uri, **frontchannel(client)}, as_json,
          f"platform {client.client_id}: second factor {'required' if client.require_mfa else 'not required'}; "
          f"front-channel logout {client.frontchannel_logout_uri or 'none'}")
 

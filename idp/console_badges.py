@@ -41,6 +41,9 @@ REFUSALS = {
     "bad_network": N_("Dat is geen netwerkbereik. Schrijf elk bereik zoals 192.0.2.0/24 of 2001:db8::/48, met een "
                       "spatie, een komma of een nieuwe regel ertussen."),
     "too_many_networks": N_("Dat zijn te veel netwerkbereiken. Geef er hoogstens 32."),
+    "network_too_broad": N_("Dat netwerkbereik is te groot: het zou ook de netwerken van andere scholen bevatten. Geef "
+                            "alleen de netwerken van je school, zoals 192.0.2.0/24. Een bereik eindigt op /16 of meer "
+                            "(bij IPv6 op /32 of meer)."),
     "bad_step": N_("Kies wat een leerling na het scannen van de badge nog moet doen."),
 }
 STEPS = {"none": N_("niets: de badge alleen"), "pin": N_("een pincode van vier cijfers"),

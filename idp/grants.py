@@ -77,6 +77,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         context, container = authorization_code.context, _container(self)
         if context.act and not container.mandates.in_force(context.act.get("mandate")):
             return None  # the mandate ended between the code and its redemption
+        if context.sid and not container.sessions.alive(context.sid):
+            return None  # its session ended since (log out everywhere): no tokens that nobody would revoke
         self.request.account = _active_account(container, context.account_id)
         return context if self.request.account else None
 

@@ -23,6 +23,7 @@ from idp.errors import InvalidCredentials, Locked, Throttled
 from idp.interactions import Interaction
 from idp.login import ACR_MFA, AuthResult
 from idp.sessions import device_of
+from idp.switch_views import first_name
 from idp.totp import InvalidTotpError, TotpService, is_recovery_code
 from idp.web import (
     SSO_COOKIE,
@@ -72,13 +73,13 @@ def _client(interaction: Interaction):
     return oauth_server().query_client(interaction.params.get("client_id"))
 
 
-def _current_account(interaction: Interaction):
-    """The account already logged in, offered as a choice only for prompt=select_account within max_age."""
+def _current_account(interaction: Interaction, sso):
+    """The account already logged in (`sso`: this browser's session), offered as a choice only for
+    prompt=select_account within max_age."""
     prompts = set(interaction.params.get("prompt", "").split())
     if prompts != {"select_account"}:
         return None
     container = services()
-    sso = signed_in()
     max_age = interaction.params.get("max_age", "")
     if sso is None or (max_age.isascii() and max_age.isdigit() and time.time() - sso.auth_time > int(max_age)):
         return None
@@ -87,14 +88,17 @@ def _current_account(interaction: Interaction):
 
 
 def _login_page(interaction: Interaction, status: int = 200, error: str | None = None, username: str = "",
-                refused: Throttled | None = None, recovering: bool = False):
+                refused: Throttled | None = None, recovering: bool = False, shared: bool = False):
     """`refused`: a Throttled or Locked attempt (its ways back in are listed); `recovering`: the recovery code field
-    is shown (a locked name, or a wrong recovery attempt)."""
-    lock = _lock(refused)
+    is shown (a locked name, or a wrong recovery attempt); `shared`: "Dit is een gedeeld toestel" stays ticked.
+    The SSO session is read once for the whole page (the offer to continue and the switch link)."""
+    lock, sso = _lock(refused), signed_in()
+    current = _current_account(interaction, sso)
     html = render_template(
         "login.html", interaction=interaction, client=_client(interaction), error=error,
-        username=username or interaction.params.get("login_hint", "")[:64],
-        current=_current_account(interaction), lock=lock, recovering=recovering or bool(lock and lock["kind"] == "pwd"),
+        username=username or interaction.params.get("login_hint", "")[:64], shared=shared,
+        current=current, still_here=first_name(sso, current), lock=lock,
+        recovering=recovering or bool(lock and lock["kind"] == "pwd"),
     )
     return _retry_after(private(make_response(html, status)), refused)
 
@@ -219,10 +223,12 @@ def _consent_page(interaction: Interaction, status: int = 200):
 @parked
 def login(interaction: Interaction):
     username, password = request.form.get("username", ""), request.form.get("password", "")
+    shared = tick_shared_device(interaction)
     if not username.strip() or not password:
-        return _login_page(interaction, 400, gettext("Vul je gebruikersnaam en je wachtwoord in."), username)
+        session.pop("shared_device", None)
+        return _login_page(interaction, 400, gettext("Vul je gebruikersnaam en je wachtwoord in."), username,
+                           shared=shared)
     container, source, device = services(), request.remote_addr or "unknown", device_cookie()
-    session["shared_device"] = request.form.get("shared_device") == "yes"  # "Dit is een gedeeld toestel", for later
     recovery = request.form.get("recovery_code", "").strip()  # offered on the page that says the name is locked
     try:
         if recovery:
@@ -231,22 +237,36 @@ def login(interaction: Interaction):
         else:
             result = container.login.password(username, password, source, device)
     except InvalidCredentials:
+        session.pop("shared_device", None)  # a failed attempt leaves no choice behind for another way in
         if recovery:
             return _login_page(interaction, 401, gettext(
                 "De gebruikersnaam, het wachtwoord of de herstelcode klopt niet. Kijk ze goed na en probeer opnieuw."),
-                username, recovering=True)
+                username, recovering=True, shared=shared)
         return _login_page(interaction, 401, gettext(
-            "Die gebruikersnaam of dat wachtwoord klopt niet. Kijk ze goed na en probeer opnieuw."), username)
+            "Die gebruikersnaam of dat wachtwoord klopt niet. Kijk ze goed na en probeer opnieuw."), username,
+            shared=shared)
     except Throttled as exc:
+        session.pop("shared_device", None)
         return _login_page(interaction, 429, _refusal(exc, gettext(
             "Deze gebruikersnaam is even op slot, omdat er te vaak een fout wachtwoord werd ingetypt.")),
-            username, exc)
+            username, exc, shared=shared)
     if result.second_factor:  # no session yet: the code page first
         interaction.step, interaction.step_up = "mfa", False
         interaction.second_factor_for, interaction.second_factor_amr = result.account_id, result.amr
         container.interactions.save(interaction)
         return redirect(url_for("interaction.show", uid=interaction.uid), 303)
     return remember_device(_logged_in(interaction, result), result.account_id)
+
+
+def tick_shared_device(interaction: Interaction) -> bool:
+    """The login form's "Dit is een gedeeld toestel" (the password or the passkey form): kept in the form cookie for
+    this login request alone until the login ends (after a second factor or its set-up); whether it was ticked."""
+    ticked = request.form.get("shared_device") == "yes"
+    if ticked:
+        session["shared_device"] = interaction.uid
+    else:
+        session.pop("shared_device", None)
+    return ticked
 
 
 def _refusal(exc: Throttled, locked: str) -> str:
@@ -289,7 +309,7 @@ def _logged_in(interaction: Interaction, result):
     if (enrolment := enrol_first(interaction, result)) is not None:
         return enrolment
     container = services()
-    shared = bool(session.pop("shared_device", False))  # ticked on the login page
+    shared = session.pop("shared_device", None) == interaction.uid  # ticked on this request's login page
     before = container.sessions.end(request.cookies.get(SSO_COOKIE))
     if before is not None and before.account_id != result.account_id:  # someone else sat down: theirs ends too
         container.backchannel.session_ended(before)
@@ -370,7 +390,7 @@ def _recovered(checker: TotpService, account_id: str, typed: str, source: str, a
 @parked
 def continue_as(interaction: Interaction):
     """prompt=select_account: the person picks the account already logged in."""
-    if _current_account(interaction) is None:
+    if _current_account(interaction, signed_in()) is None:
         return _login_page(interaction)
     interaction.account_chosen = True
     services().interactions.save(interaction)

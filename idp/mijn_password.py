@@ -9,6 +9,9 @@ old password. Audited as `password_changed`.
 """
 from __future__ import annotations
 
+import math
+import time
+
 from flask import (
     Blueprint,
     flash,
@@ -76,6 +79,16 @@ def change():
         return _page(400, gettext("Je huidige wachtwoord klopt niet. Typ het opnieuw."), "current")
     except WeakPassword as exc:
         return _page(400, refusal(exc.verdict), "password")
+    if cookie is None:  # this session was logged out meanwhile (log out everywhere): it stays so
+        flash(gettext("Je wachtwoord is veranderd. Je was intussen overal afgemeld: meld je opnieuw aan."), "done")
+        return set_sso_cookie(redirect(url_for("mijn_security.overview"), 303), None)
     flash(gettext("Je wachtwoord is veranderd. Op andere computers, tablets en gsm's ben je nu afgemeld."), "done")
-    lifetime = None if sso.shared else (sso.lifetime or services().settings.session_max_age)  # as it was
-    return set_sso_cookie(redirect(url_for("mijn_security.overview"), 303), cookie, lifetime)
+    return set_sso_cookie(redirect(url_for("mijn_security.overview"), 303), cookie, _left(sso))
+
+
+def _left(sso) -> int | None:
+    """What is left of the session's lifetime (a new cookie does not lengthen it); None on a shared device."""
+    if sso.shared:
+        return None
+    lifetime = sso.lifetime or services().settings.session_max_age
+    return max(1, math.ceil(sso.created_at + lifetime - time.time()))

@@ -8,11 +8,26 @@ Adding a passkey needs a recent login; removing one a recent login or a current 
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, make_response, redirect, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext, ngettext
 
 from idp.errors import InvalidInput, NotFound, Throttled
-from idp.interaction import _code_page, _logged_in, _login_page, parked
+from idp.interaction import (
+    _code_page,
+    _logged_in,
+    _login_page,
+    parked,
+    tick_shared_device,
+)
 from idp.interactions import Interaction
 from idp.mijn_security import code_error, overview_page, passkeys, totp
 from idp.passkeys import (
@@ -87,6 +102,8 @@ def login(interaction: Interaction):
     if not allowed or not service.available:
         return error_page("bad_request", 400)
     amr = tuple(interaction.second_factor_amr or ("pwd",)) if account else ()
+    if account is None:  # a login with the passkey alone: the login form's "Dit is een gedeeld toestel" came along
+        tick_shared_device(interaction)
     try:
         result = service.login(interaction.uid, request.form.get("credential", ""), account, amr,
                                request.remote_addr or "unknown", device_cookie())
@@ -109,9 +126,10 @@ def login(interaction: Interaction):
 
 
 def _refused(interaction: Interaction, account: str | None, message: str, status: int = 401):
-    if account is not None:
+    if account is not None:  # the second factor's page: the password's login attempt goes on
         return _code_page(interaction, status, message)
-    return _login_page(interaction, status, message)
+    session.pop("shared_device", None)  # a failed attempt leaves no choice behind for another way in
+    return _login_page(interaction, status, message, shared=request.form.get("shared_device") == "yes")
 
 
 # --- Mijn leerID > Beveiliging -----------------------------------------------------------------------------

@@ -13,8 +13,9 @@ Choices (see README "SCIM"):
 - Names, birthdate and e-mail live on the account, which every school of the person sees: for someone who also
   belongs to another school today they cannot be changed here (400 mutability; the helpdesk corrects them).
 - DELETE /Users/{id} ends the person's memberships here; the account lives on.
-- `active: false` (also on POST) deactivates the account when this school is the person's only school; when they
-  are also at another school it only ends their membership here (the answer is then 204). `active: true`
+- `active: false` (also on POST) deactivates the account when this school is the person's only school, and once
+  that is stored their SSO sessions end with back-channel logouts to their platforms, as in the console and the
+  command line; when they are also at another school it only ends their membership here (the answer is then 204). `active: true`
   reactivates only an account that this school deactivated (SchoolScope.deactivated_here).
 - A change of class or role ends the membership and starts a new one (history is kept), except for a membership
   that began today, which is changed in place.
@@ -24,7 +25,7 @@ Choices (see README "SCIM"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,24 +88,33 @@ log = logging.getLogger("leerid.scim")
 class Scim(GroupOperations):
     """The SCIM operations of one school's software; each request is one transaction."""
 
-    def __init__(self, db: Database, importer: RosterImporter, base_url: str):
+    def __init__(self, db: Database, importer: RosterImporter, base_url: str,
+                 on_deactivate: Callable[[str], object] | None = None):
+        """`on_deactivate(account_id)`: after the transaction that deactivated the account (ends its sessions)."""
         self.db = db
         self.importer = importer
         self.base_url = base_url.rstrip("/")
+        self.on_deactivate = on_deactivate
 
     @contextmanager
     def _school(self, caller: Caller, *, write: bool = False) -> Iterator[SchoolScope]:
         """The school's directory in one transaction; `write` first takes the school's lock (PostgreSQL: its row,
-        FOR NO KEY UPDATE; SQLite: the database's write lock) until the transaction ends."""
+        FOR NO KEY UPDATE; SQLite: the database's write lock) until the transaction ends. The accounts deactivated
+        in it (`scope.deactivated`) are handed to on_deactivate once it is stored."""
+        deactivated: list[str] = []
         try:
             with self.db.transaction() as session:
                 if write:
                     session.execute(update(School).where(School.id == caller.school_id).values(name=School.name)
                                     .execution_options(synchronize_session=False))
-                yield SchoolScope(session, session.get(School, caller.school_id))
+                scope = SchoolScope(session, session.get(School, caller.school_id))
+                scope.deactivated = deactivated
+                yield scope
         except IntegrityError as exc:  # lost a race the checks could not see: nothing was written
             log.warning("SCIM write of %s refused by the database: %s", caller.client_id, type(exc.orig).__name__)
             raise UniquenessException(detail=RETRY) from None
+        for account_id in deactivated if self.on_deactivate is not None else ():
+            self.on_deactivate(account_id)
 
     def _location(self, endpoint: str, resource_id: str) -> str:
         return f"{self.base_url}/{endpoint}/{resource_id}"
@@ -267,6 +277,7 @@ class Scim(GroupOperations):
             _disable(scope.session, account, None,
                      f"deactivated by the administration software of school {scope.school.number}",
                      school_id=scope.school.id)
+            scope.deactivated.append(account.id)  # its sessions end once this is stored (_school)
 
     @staticmethod
     def _reactivate(scope: SchoolScope, account: Account) -> None:

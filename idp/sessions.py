@@ -1,12 +1,19 @@
 """SessionStore: the browser's SSO session in Redis, behind an opaque cookie, findable per person and by sid.
 
-The whole session lies under its cookie's key (a hash of the cookie), so that `get`, on every request, is one GET.
-Indexed (always, except for key-value fakes in tests), each session also has a record under its sid (the same data
-and the cookie's key, never the cookie) that outlives the session by GRACE, and its sid in the person's sorted set
-and in one sorted set of every session's deadline: min(last use + idle time-out, creation + lifetime). Redis expires
-the cookie's key at the deadline, silently; the worker's `sweep` claims each session past it with ZREM, which one
-caller wins, and takes its record with GETDEL, so that the platforms hear of a time-out as of a click. The last use
-is written at most once a minute (TOUCH): the idle time-out runs from that write.
+Under its cookie's key (a hash of the cookie) lies what a session is, written once at login and never rewritten;
+beside it, under a second key of the cookie, its last use: `get`, on every request, reads both in one MGET.
+Indexed (always, except for key-value fakes in tests), each session also has a record under its sid (a hash: the
+same data, its last use and the names of its other keys, never the cookie) that outlives the session by GRACE, a
+sorted set of its platforms (and of whom it acted for there), and its sid in the person's sorted set and in one
+sorted set of every session's deadline: min(last use + idle time-out, creation + lifetime). Redis expires the
+cookie's keys at the deadline, silently; the worker's `sweep` claims each session past it with ZREM, which one
+caller wins, and takes it, so that the platforms hear of a time-out as of a click.
+
+Each change is one Lua script, so that no write works from a stale copy and none brings back an ended session: a
+platform is added to its set only while the session lives (ZADD, never a rewrite of the session), the last use
+(written at most once a minute, TOUCH: the idle time-out runs from that write) changes only the last use, and a
+session is taken (its record, cookie keys, platforms and index entries together) by exactly one caller. The scripts
+reach the keys a record names; leerID runs on one Redis, not a cluster.
 """
 from __future__ import annotations
 
@@ -25,6 +32,55 @@ TOUCH = 60  # seconds between writes of a session's last use (`get` runs on ever
 GRACE = 3600  # how long a session's record outlives its deadline, for a sweep by a worker that was down
 SWEEP_BATCH = 100
 DEVICE_POLICIES = ("ask", "shared", "personal")  # a school's: the login page asks; always shared; never asks
+MUTABLE = ("clients", "acted_for", "last_used")  # kept beside the session, never in what its cookie's key holds
+
+# KEYS: cookie's key, last use, record, platforms, deadlines, the person's sessions. ARGV: now, deadline, ttl, grace,
+# the sorted sets' ttl, sid, the session (for a record it lacks: one from before the index), its platforms then.
+TOUCH_SCRIPT = """
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+local ttl = tonumber(ARGV[3])
+local kept = ttl + tonumber(ARGV[4])
+redis.call('expire', KEYS[1], ttl)
+redis.call('set', KEYS[2], ARGV[1], 'ex', ttl)
+if redis.call('exists', KEYS[3]) == 0 then
+  redis.call('hset', KEYS[3], 'session', ARGV[7], 'cookie_key', KEYS[1], 'used_key', KEYS[2],
+             'platforms_key', KEYS[4], 'account_key', KEYS[6])
+  for i = 8, #ARGV do redis.call('zadd', KEYS[4], 'NX', i, ARGV[i]) end
+end
+redis.call('hset', KEYS[3], 'last_used', ARGV[1])
+redis.call('expire', KEYS[3], kept)
+if redis.call('exists', KEYS[4]) == 1 then redis.call('expire', KEYS[4], kept) end
+for i = 5, 6 do
+  redis.call('zadd', KEYS[i], ARGV[2], ARGV[6])
+  redis.call('expire', KEYS[i], ARGV[5])
+end
+return 1
+"""
+# KEYS: cookie's key, platforms. ARGV: the platform (and whom for), now, grace. Only while the session lives.
+ADD_SCRIPT = """
+local left = redis.call('ttl', KEYS[1])
+if left < 0 then return 0 end
+redis.call('zadd', KEYS[2], 'NX', ARGV[2], ARGV[1])
+redis.call('expire', KEYS[2], left + tonumber(ARGV[3]))
+return 1
+"""
+# KEYS: record, deadlines. ARGV: sid, the cookie's key it must be under ('': any). The session, its last use and
+# platforms, with every key of it gone; nil when it is over already (or under another cookie now).
+TAKE_SCRIPT = """
+local fields = redis.call('hgetall', KEYS[1])
+if #fields == 0 then
+  redis.call('zrem', KEYS[2], ARGV[1])
+  return false
+end
+local h = {}
+for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
+if ARGV[2] ~= '' and h.cookie_key ~= ARGV[2] then return false end
+local platforms = redis.call('zrange', h.platforms_key, 0, -1)
+redis.call('del', KEYS[1], h.cookie_key, h.used_key, h.platforms_key)
+redis.call('zrem', KEYS[2], ARGV[1])
+redis.call('zrem', h.account_key, ARGV[1])
+return {h.session, h.last_used or '0', platforms}
+"""
 
 
 @dataclass
@@ -34,7 +90,7 @@ class SsoSession:
     auth_time: int
     acr: str
     amr: list[str]
-    clients: list[str] = field(default_factory=list)
+    clients: list[str] = field(default_factory=list)  # read where a session ends or is listed; empty from `get`
     created_at: float = field(default_factory=time.time)
     acted_for: dict = field(default_factory=dict)  # client id -> the people this session acted for there
     idle: int | None = None  # its idle time-out and lifetime (by role and device, or a badge's); None: the store's
@@ -44,6 +100,7 @@ class SsoSession:
     browser: str | None = None  # from the User-Agent, in plain words: "Chrome", and the system: "Windows"
     system: str | None = None
     place: dict | None = None  # {"number", "name"}: the school whose network the login came from
+    reissued_at: float | None = None  # put under a new cookie (a password change): begun after the cut-off then
 
     @classmethod
     def load(cls, data: dict) -> SsoSession:
@@ -51,8 +108,10 @@ class SsoSession:
 
 
 class SessionStore:
-    KIND = "session"  # under the cookie
-    RECORD = "session-sid"  # under the sid
+    KIND = "session"  # under the cookie: what the session is
+    USED = "session-used"  # under the cookie: its last use
+    RECORD = "session-record"  # under the sid (a hash)
+    PLATFORMS = "session-platforms"  # under the sid: [client id, whom for or null] -> when first
     ACCOUNT = "session-account"  # per person: sid -> deadline
     CUTOFF = "sessions-ended"  # per account: sessions begun before this moment are over (unindexed ones too)
 
@@ -66,6 +125,8 @@ class SessionStore:
         self.clock = clock
         self.deadlines = store.key("session-deadlines", "all")
         self.tell: Callable[[SsoSession], None] = lambda ended: None  # its platforms learn that a session ended
+        if indexed:
+            self._touch, self._add, self._take_script = map(store.script, (TOUCH_SCRIPT, ADD_SCRIPT, TAKE_SCRIPT))
 
     def deadline(self, s: SsoSession) -> float:
         return min((s.last_used or s.created_at) + (s.idle or self.ttl), s.created_at + (s.lifetime or self.max_age))
@@ -79,16 +140,18 @@ class SessionStore:
         session = SsoSession(sid=random_token(16), account_id=account_id, auth_time=auth_time or int(now), acr=acr,
                              amr=amr, created_at=now, idle=idle, lifetime=lifetime, last_used=now,
                              shared=shared or "badge" in amr, browser=browser, system=system, place=place)
-        self._write(cookie, session, now, new=True)
+        self._write(cookie, session, now)
         return cookie, session
 
     def get(self, cookie: str | None) -> SsoSession | None:
+        """This browser's session, or None; one round trip (a second, once a minute, writes its last use). Its
+        platforms are not read here."""
         if not cookie or len(cookie) > 100:
             return None
-        data = self.store.get(self.KIND, cookie)
-        if not data:
+        session = self._read(cookie)
+        if session is None:
             return None
-        session, now = SsoSession.load(data), self.clock()
+        now = self.clock()
         if self.deadline(session) <= now:  # indexed, the sweep ends it and tells its platforms
             if not self.indexed:
                 self.store.delete(self.KIND, cookie)
@@ -99,20 +162,37 @@ class SessionStore:
             return None
         if touch:
             session.last_used = now
-            if not self._write(cookie, session, now):
+            if not self._used(cookie, session, now):
                 return None  # ended meanwhile
         return session
 
-    def add_client(self, cookie: str, session: SsoSession, client_id: str, acted_for: str | None = None) -> None:
-        """The platform received tokens in this session (`acted_for`: about someone the person acts for)."""
-        others = session.acted_for.setdefault(client_id, []) if acted_for else []
-        if client_id in session.clients and (acted_for is None or acted_for in others):
-            return
-        if client_id not in session.clients:
-            session.clients.append(client_id)
-        if acted_for:
-            others.append(acted_for)
-        self._write(cookie, session, self.clock())
+    def add_client(self, cookie: str, session: SsoSession, client_id: str, acted_for: str | None = None) -> bool:
+        """The platform receives tokens in this session (`acted_for`: about someone the person acts for): call it
+        before they are issued. Whether the session still lives (False: it ended meanwhile, issue nothing)."""
+        if not self.indexed:
+            others = session.acted_for.setdefault(client_id, []) if acted_for else []
+            if client_id not in session.clients:
+                session.clients.append(client_id)
+            if acted_for and acted_for not in others:
+                others.append(acted_for)
+            return self._write(cookie, session, self.clock(), update=True)
+        member = json.dumps([client_id, acted_for])
+        keys = [self.store.key(self.KIND, cookie), self.store.key(self.PLATFORMS, session.sid)]
+        return bool(self._add(keys, [member, self.clock(), GRACE]))
+
+    def with_platforms(self, session: SsoSession) -> SsoSession:
+        """The session with its platforms, and whom it acted for there, as they are now (`get` reads neither)."""
+        if not self.indexed:
+            return session
+        found = self.store.raw(lambda r: r.zrange(self.store.key(self.PLATFORMS, session.sid), 0, -1))
+        return _loaded(_core(session), session.last_used, found)
+
+    def alive(self, sid: str) -> bool:
+        """Whether the session of this sid has not ended (unindexed it cannot be known: yes)."""
+        if not self.indexed:
+            return True
+        raw, used = self.store.raw(lambda r: r.hmget(self.store.key(self.RECORD, sid), "session", "last_used"))
+        return raw is not None and self.deadline(_loaded(raw, used, [])) > self.clock()
 
     @staticmethod
     def people_at(session: SsoSession, client_id: str) -> list[str]:
@@ -123,14 +203,19 @@ class SessionStore:
         """This browser's session ends (a logout, a new login); the caller tells its platforms."""
         if not cookie or len(cookie) > 100:
             return None
-        data = self.store.consume(self.KIND, cookie)
-        if not data:
-            return None
-        session = SsoSession.load(data)
         if self.indexed:
-            self.store.delete(self.RECORD, session.sid)
-            self._unindex(session.account_id, session.sid)
-        return session
+            key = self.store.key(self.KIND, cookie)
+            raw = self.store.raw(lambda r: r.get(key))
+            sid = json.loads(raw).get("sid") if raw else None
+            if not isinstance(sid, str):
+                return None
+            taken = self._take(sid, key)
+            if taken is not None:
+                return taken
+        data = self.store.consume(self.KIND, cookie)  # not indexed (yet): it lies under its cookie alone
+        if self.indexed:
+            self.store.delete(self.USED, cookie)
+        return SsoSession.load(data) if data else None
 
     def end_sid(self, account_id: str, sid: str) -> SsoSession | None:
         """One session of the person, by its sid; None when it is not theirs or over already."""
@@ -155,31 +240,45 @@ class SessionStore:
             self.tell(one)
         return ended
 
-    def reissue(self, keep: SsoSession) -> str:
-        """Every session of the person ends but `keep`, which goes on (same sid, platforms and login) under a new
-        cookie, begun after the cut-off; that cookie."""
+    def reissue(self, keep: SsoSession) -> str | None:
+        """Every session of the person ends but `keep`, which goes on (same sid, platforms, login and lifetime)
+        under a new cookie, begun after the cut-off; that cookie. None when `keep` had ended already (logged out
+        meanwhile): it stays ended."""
+        current = None
         for other in self.end_all(keep.account_id):
-            if other.sid != keep.sid:  # the kept one goes on: its platforms stay logged in
+            if other.sid == keep.sid:
+                current = other  # the kept one goes on: its platforms stay logged in
+            else:
                 self.tell(other)
+        if current is None and self.indexed:
+            return None
         cutoff = (self.store.get(self.CUTOFF, keep.account_id) or {}).get("at", 0)
         now = self.clock()
         begun = max(now, cutoff + 0.001)
         cookie = random_token(32)
-        self._write(cookie, replace(keep, created_at=begun, last_used=begun), now, new=True)
+        self._write(cookie, replace(current or keep, reissued_at=begun, last_used=begun), now)
         return cookie
 
     def sessions_of(self, account_id: str) -> list[SsoSession]:
-        """The person's sessions that have not ended, newest first."""
+        """The person's sessions that have not ended, with their platforms, newest first."""
         if not self.indexed:
             return []
         account = self.store.key(self.ACCOUNT, account_id)
         sids = [_text(s) for s in self.store.raw(lambda r: r.zrange(account, 0, -1))]
         if not sids:
             return []
+
+        def read(r):
+            pipe = r.pipeline(transaction=False)
+            for sid in sids:
+                pipe.hmget(self.store.key(self.RECORD, sid), "session", "last_used")
+                pipe.zrange(self.store.key(self.PLATFORMS, sid), 0, -1)
+            return pipe.execute()
+
+        answers = self.store.raw(read)
         found, stale, now = [], [], self.clock()
-        records = self.store.raw(lambda r: r.mget([self.store.key(self.RECORD, s) for s in sids]))
-        for sid, raw in zip(sids, records):
-            session = SsoSession.load(json.loads(raw)) if raw else None
+        for sid, (raw, used), platforms in zip(sids, answers[::2], answers[1::2]):
+            session = _loaded(raw, used, platforms) if raw else None
             if session is None or session.account_id != account_id:
                 stale.append(sid)
             elif self.deadline(session) > now:
@@ -189,8 +288,8 @@ class SessionStore:
         return sorted(found, key=lambda s: s.created_at, reverse=True)
 
     def sweep(self, limit: int = SWEEP_BATCH) -> list[SsoSession]:
-        """The sessions past their deadline, each claimed by one caller only (ZREM, then GETDEL of its record), for
-        the caller to tell their platforms."""
+        """The sessions past their deadline, each claimed by one caller only (ZREM, then the take), for the caller
+        to tell their platforms."""
         if not self.indexed:
             return []
         now = self.clock()
@@ -200,10 +299,10 @@ class SessionStore:
     def _claim(self, sid: str, now: float) -> SsoSession | None:
         if not self.store.raw(lambda r: r.zrem(self.deadlines, sid)):
             return None  # another worker has it
-        data = self.store.get(self.RECORD, sid)
-        if data is None:
+        raw, used = self.store.raw(lambda r: r.hmget(self.store.key(self.RECORD, sid), "session", "last_used"))
+        if raw is None:
             return None  # ended otherwise
-        session = SsoSession.load(data)
+        session = _loaded(raw, used, [])
         if self.deadline(session) > now:  # used in between: not over
             self.store.raw(lambda r: r.zadd(self.deadlines, {sid: self.deadline(session)}))
             return None
@@ -213,43 +312,90 @@ class SessionStore:
 
     def _cut_off(self, session: SsoSession) -> bool:
         cutoff = self.store.get(self.CUTOFF, session.account_id)
-        return bool(cutoff) and session.created_at <= cutoff["at"]
+        return bool(cutoff) and max(session.created_at, session.reissued_at or 0) <= cutoff["at"]
 
-    def _write(self, cookie: str, session: SsoSession, now: float, new: bool = False) -> bool:
-        """The session under its cookie until its deadline, and (indexed) its record and index entries. An update
-        changes only a session that still exists: one ended meanwhile stays ended. Whether it was written."""
-        deadline = self.deadline(session)
-        ttl, data = max(1, math.ceil(deadline - now)), asdict(session)
+    def _read(self, cookie: str) -> SsoSession | None:
         if not self.indexed:
-            self.store.put(self.KIND, cookie, data, ttl)
-            return True
-        key = self.store.key(self.KIND, cookie)
-        record, recorded = self.store.key(self.RECORD, session.sid), json.dumps(data | {"cookie_key": key})
-        written = self.store.raw(lambda r: r.pipeline().set(record, recorded, ex=ttl + GRACE, xx=not new)
-                                 .set(key, json.dumps(data), ex=ttl, xx=not new).execute())
-        if not written[1]:
-            return False  # its cookie's key is gone: it ended
-        if not written[0]:  # alive under its cookie without a record (made before the index, or by hand): now it has
-            self.store.raw(lambda r: r.set(record, recorded, ex=ttl + GRACE, nx=True))
-        account, span = self.store.key(self.ACCOUNT, session.account_id), self.longest + GRACE
-        self.store.raw(lambda r: r.pipeline().zadd(self.deadlines, {session.sid: deadline}).expire(self.deadlines, span)
-                       .zadd(account, {session.sid: deadline}).expire(account, span).execute())
-        return True
-
-    def _take(self, sid: str) -> SsoSession | None:
-        """The session's record, taken by exactly one caller (GETDEL); its cookie's key and index entries go."""
-        data = self.store.consume(self.RECORD, sid)
-        if data is None:
+            data = self.store.get(self.KIND, cookie)
+            return SsoSession.load(data) if data else None
+        keys = [self.store.key(self.KIND, cookie), self.store.key(self.USED, cookie)]
+        raw, used = self.store.raw(lambda r: r.mget(keys))
+        if not raw:
             return None
-        session, key = SsoSession.load(data), data.get("cookie_key")
-        if key:
-            self.store.raw(lambda r: r.delete(key))
-        self._unindex(session.account_id, sid)
+        session = SsoSession.load(json.loads(raw))  # one from before the index holds its platforms and last use
+        if used:
+            session.last_used = float(used)
         return session
 
-    def _unindex(self, account_id: str, sid: str) -> None:
-        account = self.store.key(self.ACCOUNT, account_id)
-        self.store.raw(lambda r: r.pipeline().zrem(self.deadlines, sid).zrem(account, sid).execute())
+    def _write(self, cookie: str, session: SsoSession, now: float, update: bool = False) -> bool:
+        """A session under a new cookie (`update`, unindexed: over one that still exists), until its deadline; and
+        (indexed) its record, platforms and index entries. Whether it was written."""
+        deadline = self.deadline(session)
+        ttl = max(1, math.ceil(deadline - now))
+        if not self.indexed:
+            if update and self.store.get(self.KIND, cookie) is None:
+                return False  # ended meanwhile
+            self.store.put(self.KIND, cookie, asdict(session), ttl)
+            return True
+        key, used = self.store.key(self.KIND, cookie), self.store.key(self.USED, cookie)
+        record, platforms = self.store.key(self.RECORD, session.sid), self.store.key(self.PLATFORMS, session.sid)
+        account, span, core = self.store.key(self.ACCOUNT, session.account_id), self.longest + GRACE, _core(session)
+        members = {json.dumps([c, None]): i for i, c in enumerate(session.clients)}
+        members |= {json.dumps([c, who]): len(members) for c, whom in session.acted_for.items() for who in whom}
+
+        def write(r):
+            pipe = r.pipeline()  # MULTI: all or nothing
+            pipe.set(key, core, ex=ttl).set(used, session.last_used or now, ex=ttl).delete(record)
+            pipe.hset(record, mapping={"session": core, "last_used": session.last_used or now, "cookie_key": key,
+                                       "used_key": used, "platforms_key": platforms, "account_key": account})
+            pipe.expire(record, ttl + GRACE).delete(platforms)
+            if members:
+                pipe.zadd(platforms, members).expire(platforms, ttl + GRACE)
+            pipe.zadd(self.deadlines, {session.sid: deadline}).expire(self.deadlines, span)
+            pipe.zadd(account, {session.sid: deadline}).expire(account, span)
+            pipe.execute()
+
+        self.store.raw(write)
+        return True
+
+    def _used(self, cookie: str, session: SsoSession, now: float) -> bool:
+        """Its last use, written only while it lives; nothing else of the copy read is written back (but for a
+        session from before the index: its record then). Whether it lives."""
+        if not self.indexed:
+            return self._write(cookie, session, now, update=True)
+        deadline = self.deadline(session)
+        ttl = max(1, math.ceil(deadline - now))
+        keys = [self.store.key(self.KIND, cookie), self.store.key(self.USED, cookie),
+                self.store.key(self.RECORD, session.sid), self.store.key(self.PLATFORMS, session.sid),
+                self.deadlines, self.store.key(self.ACCOUNT, session.account_id)]
+        seeds = [json.dumps([c, None]) for c in session.clients]
+        seeds += [json.dumps([c, who]) for c, whom in session.acted_for.items() for who in whom]
+        args = [now, deadline, ttl, GRACE, self.longest + GRACE, session.sid, _core(session), *seeds]
+        return bool(self._touch(keys, args))
+
+    def _take(self, sid: str, cookie_key: str = "") -> SsoSession | None:
+        """The session, taken by exactly one caller with its cookie's keys, platforms and index entries (`cookie_key`:
+        only when it is still under that cookie); None when it is over already."""
+        taken = self._take_script([self.store.key(self.RECORD, sid), self.deadlines], [sid, cookie_key])
+        return _loaded(*taken) if taken else None
+
+
+def _core(session: SsoSession) -> str:
+    return json.dumps({k: v for k, v in asdict(session).items() if k not in MUTABLE})
+
+
+def _loaded(raw, used, platforms: list) -> SsoSession:
+    """A session from its record: what it is, its last use, and its platforms (each with whom for, or null)."""
+    session = SsoSession.load(json.loads(raw))
+    session.last_used = float(used or 0)
+    for member in platforms:
+        client_id, whom = json.loads(member)
+        if client_id not in session.clients:
+            session.clients.append(client_id)
+        whose = session.acted_for.setdefault(client_id, []) if whom else []
+        if whom and whom not in whose:
+            whose.append(whom)
+    return session
 
 
 def _text(value) -> str:
@@ -296,8 +442,9 @@ class Terms:
 
 class SessionPolicy:
     """How long a new session may last, by the person's roles (a pupil's is shorter) and by device: shared when
-    ticked at login, or by the device policy of the school whose network the login comes from or of one of the
-    person's own schools. `limits[(pupil, shared)]` is (idle, lifetime)."""
+    ticked at login, or by the device policy of one of the person's own schools, wherever they log in (so also of
+    the school whose network the login comes from, when they belong to it: another school's network is no place of
+    theirs). `limits[(pupil, shared)]` is (idle, lifetime)."""
 
     def __init__(self, db, limits: dict[tuple[bool, bool], tuple[int, int]], cache_seconds: int = 30,
                  clock=time.monotonic):
@@ -342,12 +489,14 @@ class SessionPolicy:
 
         with self.db.read() as session:
             account = session.get(Account, account_id)
-            rows = session.execute(select(Membership.role, School.device_policy)
+            rows = session.execute(select(Membership.role, School.device_policy, School.number)
                                    .join(School, Membership.school_id == School.id)
                                    .where(Membership.account_id == account_id, current_on(date.today()))).all()
-        roles = {account.role if account else None, *(role for role, _ in rows)}
+        roles = {account.role if account else None, *(role for role, _, _ in rows)}
         place = self.place(source)
-        shared = ticked or any(policy == "shared" for _, policy in rows) \
+        if place is not None and place.number not in {number for _, _, number in rows}:
+            place = None  # a school's network says something only about its own people: no policy, no label
+        shared = ticked or any(policy == "shared" for _, policy, _ in rows) \
             or (place is not None and place.device_policy == "shared")
         idle, lifetime = self.limits["pupil" in roles, shared]
         return Terms(idle, lifetime, shared, place)

@@ -12,20 +12,20 @@ from flask_babel import gettext
 
 from idp.accounts import AccountRepository
 from idp.interactions import Interaction
-from idp.web import SSO_COOKIE, binding, error_page, services, set_sso_cookie, signed_in
+from idp.web import SSO_COOKIE, binding, error_page, services, set_sso_cookie
 
 bp = Blueprint("switch", __name__, url_prefix="/interaction")
 SWITCHED = "switched"  # the flash category the login page shows after a switch
 
 
-@bp.app_template_global()
-def signed_in_first_name() -> str | None:
-    """The first name of whoever is signed in in this browser, or None; nothing more about them."""
-    sso = signed_in()
+def first_name(sso, account=None) -> str | None:
+    """The first name of whoever is signed in in this browser (`sso`, the login page's one read of it; `account`:
+    theirs when the page already loaded it), or None; nothing more about them."""
     if sso is None:
         return None
-    with services().db.read() as session:
-        account = AccountRepository(session).find(sso.account_id)
+    if account is None or account.id != sso.account_id:
+        with services().db.read() as session:
+            account = AccountRepository(session).find(sso.account_id)
     return account.given_name if account is not None else None
 
 

@@ -138,7 +138,8 @@ class Container:
         from idp.roster_import import RosterImporter
         from idp.scim import Scim
 
-        return Scim(self.db, RosterImporter(self.db), self.settings.issuer + "/scim/v2")
+        return Scim(self.db, RosterImporter(self.db), self.settings.issuer + "/scim/v2",
+                    on_deactivate=lambda account_id: self.sessions.end_all(account_id, tell=True))
 
     @cached_property
     def consents(self) -> ConsentStore:

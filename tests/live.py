@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import secrets
@@ -22,6 +23,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -137,11 +139,22 @@ def fresh_database(workdir: Path):
         admin.dispose()
 
 
+REDIS_DBS_PER_WORKER = 7  # databases 1-7 for xdist worker gw0, 8-14 for gw1
+_providers_started = itertools.count()
+
+
 def worker_redis(url: str) -> str:
-    """A Redis database of its own for each xdist worker, so that their rate-limit counters never meet."""
+    """A Redis database of its own for each provider: each xdist worker has its range, the first provider of the
+    process (the session's) keeps the first database, and the others take turns in the rest, emptied first, so that
+    two providers never share rate-limit counters, sessions or their time-out sweep."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = 1 + (int(worker) % 2 if worker.isdigit() else 0) * REDIS_DBS_PER_WORKER
+    started = next(_providers_started)
+    index = first + (0 if started == 0 else 1 + (started - 1) % (REDIS_DBS_PER_WORKER - 1))
     base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    return f"{base}/{1 + int(worker) % 15 if worker.isdigit() else 1}"
+    if started:
+        redis.Redis.from_url(f"{base}/{index}").flushdb()
+    return f"{base}/{index}"
 
 
 class LiveProvider:
@@ -194,7 +207,7 @@ class LiveProvider:
         finally:
             engine.dispose()
 
-    def start(self) -> "LiveProvider":
+    def start(self) -> LiveProvider:
         self.run("db", "upgrade")
         out = open(self.log, "ab")
         self.proc = subprocess.Popen([LEERID, "serve", "--host", "127.0.0.1", "--port", str(self.port)],

@@ -1,8 +1,9 @@
 // The logout page (idp/templates/logout_done.html): it notices when each front-channel iframe has loaded (OIDC
-// Front-Channel Logout 1.0), goes on to the platform that asked for the logout once they all have (or after three
-// seconds), and follows the back-channel logouts that leerID's worker sends, from a small JSON address that only
-// this browser may read. The list is an aria-live region, so a screen reader says each platform's news. Without this
-// script the iframes load all the same and the page offers a "Verder" link.
+// Front-Channel Logout 1.0; a platform told only that way shows "gevraagd", as a load proves nothing), goes on to
+// the platform that asked for the logout once they all have (or after three seconds), and follows the back-channel
+// logouts that leerID's worker sends, from a small JSON address that only this browser may read. The list is an
+// aria-live region, so a screen reader says each platform's news. Without this script the iframes load all the same
+// and the page offers a "Verder" link.
 (function () {
   "use strict";
 
@@ -42,7 +43,7 @@
       if (!loaded[id]) {
         waiting += 1;
       } else if (document.querySelector("li[data-platform='" + id + "'][data-front]")) {
-        show(id, "done");  // a platform told only by its iframe
+        show(id, "asked");  // only its iframe: it loaded, but that proves no logout (any answer loads)
       }
     });
     if (waiting === 0 && left === null && document.readyState !== "loading") {

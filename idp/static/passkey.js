@@ -86,11 +86,13 @@
   }
 
   function post(action, csrf, credential) {
-    var form = document.createElement("form");
+    var form = document.createElement("form"), fields = [["csrf_token", csrf], ["credential", credential]];
+    var shared = document.querySelector("input[name=shared_device]");  // the login form's "Dit is een gedeeld toestel"
+    if (shared && shared.checked) fields.push(["shared_device", shared.value]);
     form.method = "post";
     form.action = action;
     form.hidden = true;
-    [["csrf_token", csrf], ["credential", credential]].forEach(function (pair) {
+    fields.forEach(function (pair) {
       var input = document.createElement("input");
       input.type = "hidden";
       input.name = pair[0];

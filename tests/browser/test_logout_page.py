@@ -1,7 +1,8 @@
 """The logout page in headless Chromium (issue 7, item 2): a pupil logged in at two platforms logs out; the page lists
-both, loads the front-channel platform's iframe (a local page records the hit, with iss and sid), shows the
-back-channel platform logged out once leerID's worker told it, and, for an RP-initiated logout, goes on to the
-post-logout redirect URI only after the iframe loaded. And "Ben jij dit niet? Wissel van leerling" on the login page.
+both, loads the front-channel platform's iframe (a local page records the hit, with iss and sid), shows each platform
+logged out once leerID's worker told it by back-channel, and, for an RP-initiated logout, goes on to the post-logout
+redirect URI only after the iframe loaded. A platform reached by its iframe alone (registered before leerID asked a
+back-channel URI of every front-channel platform) is "gevraagd", never "afgemeld": a loaded iframe proves nothing. And "Ben jij dit niet? Wissel van leerling" on the login page.
 axe-core on every page, in Dutch and in English.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import expect
+from sqlalchemy import create_engine, text
 
 from tests.browser.conftest import BIRTHDATE_15, Platform, assert_accessible, log_in
 from tests.local_http import Documents
@@ -63,10 +65,12 @@ class LocalPlatform:
 
 
 def two_platforms(provider, local: LocalPlatform, receiver: Documents) -> tuple[Platform, Platform, str]:
-    """A platform on `local` with a front-channel logout URI (iss and sid asked for) and a post-logout URI, and one
-    with a back-channel logout URI on `receiver`; the latter's path there. Each has its `name`."""
+    """A platform on `local` with a front-channel logout URI (iss and sid asked for), a post-logout URI and a
+    back-channel logout URI on `receiver`, and one with a back-channel logout URI on `receiver` alone; the latter's
+    path there. Each has its `name`."""
     framed = provider.client("--frontchannel-logout-uri", f"{local.base}/fc", "--frontchannel-logout-session-required",
                              "--post-logout-redirect-uri", f"{local.base}/afgemeld",
+                             "--backchannel-logout-uri", receiver.receiver(f"/logout/{secrets.token_hex(6)}"),
                              redirect_uri=f"{local.base}/callback")
     path = f"/logout/{secrets.token_hex(6)}"
     told = provider.client("--backchannel-logout-uri", receiver.receiver(path))
@@ -111,11 +115,35 @@ def test_the_logout_page_lists_both_platforms_and_tells_them(request, provider, 
         names = sorted(page.locator("li[data-platform] strong").all_inner_texts())
         assert names == sorted([framed.name, told.name])
         expect(item(page, told.name)).to_have_attribute("data-state", "done")  # the worker told it, the page heard
-        expect(item(page, framed.name)).to_have_attribute("data-state", "done")  # its iframe loaded
+        expect(item(page, framed.name)).to_have_attribute("data-state", "done")  # by back-channel, its iframe too
         [visit] = local.visits("/fc")
         assert visit["iss"] == [provider.issuer] and visit["sid"][0], "the iframe loaded, with iss and sid"
         assert len(receiver.wait_for_posts(path)) == 1
         assert_accessible(page, f"logout page with two platforms ({lang})")
+
+
+def test_a_platform_told_by_its_iframe_alone_is_asked_not_logged_out(person, provider, school):
+    """Security review of issue 7, finding 5: the iframe's load fires on any answer, and a platform's SameSite=Lax
+    cookie is not even sent in it, so the page only says that leerID asked."""
+    page = person.page
+    pupil = provider.user("pupil", school, birthdate=BIRTHDATE_15)
+    with LocalPlatform() as local, Documents() as receiver:
+        framed, told, _ = two_platforms(provider, local, receiver)
+        engine = create_engine(provider.env["LEERID_DATABASE_URL"])  # as registered before the back-channel rule
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE clients SET backchannel_logout_uri = NULL WHERE client_id = :c"),
+                             {"c": framed.client_id})
+        finally:
+            engine.dispose()
+        log_in_at_both(person, pupil, framed, told, local)
+        page.goto(f"{provider.issuer}/logout")
+        page.locator("button[name=logout][value=yes]").click()
+        expect(item(page, told.name)).to_have_attribute("data-state", "done")
+        expect(item(page, framed.name)).to_have_attribute("data-state", "asked")
+        expect(item(page, framed.name)).to_contain_text("gevraagd")
+        assert local.visits("/fc"), "its iframe loaded"
+        assert_accessible(page, "logout page with a platform told by its iframe alone")
 
 
 def test_rp_initiated_logout_goes_on_after_the_iframe_loaded(person, provider, school):

@@ -1,6 +1,7 @@
 """OpenID Connect Front-Channel Logout 1.0 against a live provider: registration (`leerid clients create|update
 --frontchannel-logout-uri URI [--frontchannel-logout-session-required]`, checked like the other URIs and on the origin
-of a redirect URI, §2), discovery (§3), and the logout page: an invisible iframe per platform of the session that
+of a redirect URI, §2, and only with a back-channel logout URI: leerID tells platforms by back-channel however a
+session ends, the iframe is an addition), discovery (§3), and the logout page: an invisible iframe per platform of the session that
 registered a front-channel URI, with iss and sid when it asked for them (§2-3), a Content-Security-Policy whose
 frame-src lists exactly those platforms' origins on that page alone, and then the way on to the
 post_logout_redirect_uri (a "Verder" link; idp/static/logout.js follows it once the iframes loaded).
@@ -9,8 +10,9 @@ The protocol browser loads no iframes and runs no scripts: this file reads the p
 has Chromium load them.
 
 Clients of this file (each test registers its own, on an origin of its own):
-  framed   -- confidential, --frontchannel-logout-uri --frontchannel-logout-session-required, a post-logout URI
-  plain    -- confidential, --frontchannel-logout-uri with a query of its own, no session required
+  framed   -- confidential, --frontchannel-logout-uri --frontchannel-logout-session-required, a post-logout URI,
+              --backchannel-logout-uri (BACKCHANNEL: nothing listens there)
+  plain    -- confidential, --frontchannel-logout-uri with a query of its own, no session required, BACKCHANNEL
   silent   -- confidential, no front-channel logout URI
 """
 from __future__ import annotations
@@ -86,10 +88,16 @@ def origin_of(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+BACKCHANNEL = "http://127.0.0.1:9/backchannel"  # a back-channel logout URI where nothing listens (refused at once)
+
+
 def registered(provider, *args: str, post_logout: bool = False) -> dict:
-    """A platform on an origin of its own: its client, with its `origin` and (when registered) `post_logout`."""
+    """A platform on an origin of its own: its client, with its `origin` and (when registered) `post_logout`; one
+    with a front-channel logout URI has BACKCHANNEL too."""
     origin = f"https://rp-fc-{secrets.token_hex(4)}.example"
     extra = ("--post-logout-redirect-uri", f"{origin}/signed-out") if post_logout else ()
+    if "--frontchannel-logout-uri" in args:
+        extra += ("--backchannel-logout-uri", BACKCHANNEL)
     client = provider.client(*[a.format(origin=origin) for a in args], *extra, redirect_uri=f"{origin}/callback")
     return dict(client, origin=origin, post_logout=f"{origin}/signed-out")
 
@@ -131,17 +139,38 @@ def test_registration_keeps_the_front_channel_settings(provider):
     assert silent["frontchannel_logout_uri"] is None and silent["frontchannel_logout_session_required"] is False
 
 
+def test_a_front_channel_uri_needs_a_back_channel_uri_and_nothing_is_written(provider):
+    """Security review of issue 7, finding 6: an iframe-only platform would never hear of a switch of pupil, another
+    person logging in over the session, or a time-out."""
+    client, framed = registered(provider), registered(provider, "--frontchannel-logout-uri", "{origin}/fc")
+    before = provider.audit_records()
+    refused = provider.run("clients", "create", "--name", "Weigeraar", "--redirect-uri",
+                           "https://rp-fc.example/callback", "--frontchannel-logout-uri", "https://rp-fc.example/fc",
+                           "--json", check=False)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert "back-channel logout URI" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    refused = provider.run("clients", "update", client["client_id"], "--frontchannel-logout-uri",
+                           f"{client['origin']}/fc", "--require-mfa", check=False)
+    assert refused.returncode != 0 and "back-channel logout URI" in refused.stderr
+    refused = provider.run("clients", "update", framed["client_id"], "--backchannel-logout-uri", "", check=False)
+    assert refused.returncode != 0 and "back-channel logout URI" in refused.stderr
+    assert provider.audit_records() == before, "nothing written"
+
+
 def test_update_changes_and_removes_the_front_channel_uri(provider):
     client = registered(provider)
     uri = f"{client['origin']}/fc"
     changed = provider.cli("clients", "update", client["client_id"], "--frontchannel-logout-uri", uri,
-                           "--frontchannel-logout-session-required")
+                           "--frontchannel-logout-session-required", "--backchannel-logout-uri", BACKCHANNEL)
     assert (changed["frontchannel_logout_uri"], changed["frontchannel_logout_session_required"]) == (uri, True)
+    assert changed["backchannel_logout_uri"] == BACKCHANNEL
     changed = provider.cli("clients", "update", client["client_id"], "--no-frontchannel-logout-session-required")
     assert (changed["frontchannel_logout_uri"], changed["frontchannel_logout_session_required"]) == (uri, False)
     removed = provider.cli("clients", "update", client["client_id"], "--frontchannel-logout-uri", "")
     assert removed["frontchannel_logout_uri"] is None
     assert removed["require_mfa"] is False, "the other settings stay"
+    assert provider.cli("clients", "update", client["client_id"], "--backchannel-logout-uri", "")[
+        "backchannel_logout_uri"] is None, "without the iframe, the back-channel URI may go too"
 
 
 @pytest.mark.parametrize("uri", [

@@ -144,6 +144,44 @@ def test_a_passkey_alone_logs_in_with_amr_hwk_and_acr_mfa(local, platform, teach
     assert "hwk" in str(audit_events(local, "login", teacher["id"])[-1])
 
 
+def sso_cookie(answer) -> str:
+    [cookie] = [c for c in answer.headers.get_list("set-cookie") if c.startswith("leerid_sso=")
+                and "max-age=0" not in c.lower()]
+    return cookie.lower()
+
+
+def test_the_shared_device_tick_counts_for_a_passkey_login_and_a_failed_attempt_leaves_none(local, platform,
+                                                                                              local_school):
+    """Security review of issue 7, finding 4: the passkey form sends "Dit is een gedeeld toestel" and is read; a tick
+    sent with a wrong password is not used by the passkey login after it."""
+    user = local.user("teacher", local_school)
+    with Browser(local) as setup:
+        key = registered(local, setup, user)
+    with Browser(local) as person:
+        page, flow = start(local, person, platform)
+        answer = use_passkey_with(local, person, page, key, shared_device="yes")
+        assert answer.status_code == 303 and "max-age" not in sso_cookie(answer), "a shared device: ends with the browser"
+        finish(local, person, platform, answer, flow)
+    with Browser(local) as person:
+        page, flow = start(local, person, platform)
+        wrong = person.send(page, login_form(page), username=user["username"], password="niet-het-wachtwoord",
+                            shared_device="yes")
+        assert wrong.status_code == 401 and 'name="shared_device" value="yes"' in wrong.text
+        assert re.search(r'id="shared_device"[^>]*checked', wrong.text), "the tick stays on the page"
+        answer = use_passkey_with(local, person, wrong, key)  # not ticked this time
+        assert answer.status_code == 303 and "max-age=" in sso_cookie(answer), "no tick left over from before"
+        finish(local, person, platform, answer, flow)
+
+
+def use_passkey_with(local, person: Browser, page, key: SoftAuthenticator, **fields):
+    """use_passkey, with the login form's other `fields` sent along as the page's script does."""
+    found = attributes(page.text, 'data-passkey="login"')
+    options = person.http.post(local.issuer + found["options"], headers={"X-CSRFToken": found["csrf"]})
+    assert options.status_code == 200, options.text
+    return person.http.post(local.issuer + found["action"],
+                            data={"csrf_token": found["csrf"], "credential": key.get(options.text), **fields})
+
+
 def test_after_the_password_the_passkey_is_the_second_factor(local, platform, teacher, person):
     key = registered(local, person, teacher)
     with Browser(local) as other:

@@ -150,6 +150,7 @@ def test_select_account_offers_to_continue_as_the_current_person(provider, brows
     assert login_form(page) is not None, "another person may still log in"
     continuing = next((f for f in parse_forms(page.text) if f.action.endswith("/continue")), None)
     assert continuing is not None, "a form to continue as the person already logged in"
+    assert "Verder als Lotte<" in page.text and "Peeters" not in page.text, "the first name only, as on the switch"
     callback = browser.callback(browser.submit(page, continuing))
     response = redeem(provider, platform, callback.code, None)
     assert response.status_code == 200, response.text

@@ -19,6 +19,8 @@ from idp.audit import AuditEvent
 from idp.db import make_engine
 from idp.directory import School
 from tests.live import at_once
+from tests.local_http import Documents
+from tests.protocol.helpers import Browser, authorize_url, sign_in
 from tests.protocol.scim_helpers import (
     EDUCATION,
     ERROR,
@@ -335,6 +337,19 @@ def test_inactive_deactivates_a_one_school_account(provider, scim_a):
     assert provider.cli("users", "show", user["userName"])["active"] is False
     again = scim_a.patch(f"/Users/{user['id']}", {"op": "replace", "value": {"active": True}})
     assert again.json()["active"] is True and provider.cli("users", "show", user["userName"])["active"] is True
+
+
+def test_inactive_ends_the_sessions_and_tells_the_platforms(provider, school_a, scim_a):
+    """Security review of issue 7, finding 7: deactivated through SCIM as through the console or the command line."""
+    pupil = provider.user(school=school_a)
+    with Documents() as receiver, Browser(provider) as browser:
+        platform = provider.client("--backchannel-logout-uri", receiver.receiver("/bc"))
+        sign_in(provider, browser, platform, pupil)
+        response = scim_a.patch(f"/Users/{pupil['id']}", {"op": "replace", "path": "active", "value": False})
+        assert response.status_code == 200 and response.json()["active"] is False
+        assert len(receiver.wait_for_posts("/bc")) == 1, "the platform heard of it by back-channel"
+        again = browser.authorize(authorize_url(provider, platform, prompt="none"))
+        assert again.params.get("error") == "login_required", "the session ended"
 
 
 def test_inactive_for_someone_also_elsewhere_only_ends_the_membership_here(provider, school_a, school_b, scim_a):

@@ -17,6 +17,7 @@ Clients of this file (each on the provider its tests use; logout tokens go to a 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from authlib.integrations.base_client import OAuthError
 from sqlalchemy import create_engine, text
 
 from tests.live import LiveProvider, fresh_database
@@ -206,6 +208,61 @@ def test_logging_out_everywhere_ends_every_session_and_refresh_token(provider, r
     assert set(detail["platforms"]) == {platform["client_id"], other["client_id"]}
     with at_mijn(provider, person) as again:
         assert "Je werd overal afgemeld" in again.get(f"{provider.issuer}/mijn/geschiedenis").text
+
+
+def in_process(provider):
+    """The provider's app in this process, on its database and Redis: to run something inside one request."""
+    from idp import create_app
+    from tests.live import _environment
+
+    with _environment(provider.env), contextlib.chdir(provider.workdir):
+        return create_app()
+
+
+@pytest.mark.parametrize("prompt", ["none", None])
+def test_a_sign_in_under_way_when_everything_is_logged_out_gets_no_code(provider, receiver, person, prompt):
+    """Log out everywhere (or a password change) between the authorization reading the session and its code: the
+    platform gets no code, so no tokens nobody would revoke or tell it about (review of issue 7, finding 2)."""
+    platform, _ = listening(provider, receiver)
+    with at_mijn(provider, person) as browser:
+        app = in_process(provider)
+        sessions = app.extensions["leerid"].sessions
+        read = sessions.get
+
+        def read_then_everything_ends(cookie):
+            found = read(cookie)
+            if found is not None:
+                sessions.end_all(found.account_id, tell=True)
+                ended.append(found)
+            return found
+
+        ended = []
+
+        sessions.get = read_then_everything_ends
+        web = app.test_client()
+        web.set_cookie("leerid_sso", browser.http.cookies.get("leerid_sso"), domain="127.0.0.1")
+        answer = web.get(authorize_url(provider, platform, prompt=prompt))
+        location = answer.headers.get("Location", "")
+        assert ended, "the session was read, then everything ended"
+        assert answer.status_code in (302, 303) and "code=" not in location, (answer.status_code, location)
+        if prompt == "none":
+            assert location.startswith(platform["redirect_uri"]) and "error=login_required" in location, location
+        else:
+            assert "/interaction/" in location, location
+        assert signed_out_there(provider, browser, platform)
+
+
+def test_a_code_of_a_session_logged_out_since_gets_no_tokens(provider, receiver, person):
+    """The token endpoint too refuses a code whose session ended before it was redeemed (review of issue 7)."""
+    platform, _ = listening(provider, receiver)
+    with at_mijn(provider, person) as browser:
+        login = sign_in(provider, browser, platform, person, scope=SCOPE, redeem=False)
+        page = sessions_page(provider, browser)
+        assert post(browser, page, form_for(page, "/overal")).status_code == 303
+        with pytest.raises(OAuthError) as refused:
+            login.rp.fetch_token(code=login.callback.code, code_verifier=login.verifier,
+                                 grant_type="authorization_code", redirect_uri=platform["redirect_uri"])
+        assert refused.value.error == "invalid_grant"
 
 
 def test_someone_else_s_session_cannot_be_ended(provider, school, person):
@@ -425,13 +482,24 @@ def test_on_a_school_network_with_shared_devices_the_login_page_says_so(short):
         assert console_post(short, admin, f"/beheer/{school}/badges", netwerken="127.0.0.2/32",
                             stap="none").status_code == 303
         assert console_post(short, admin, f"/beheer/{school}/toestellen", toestellen="shared").status_code == 303
-    parent = short.user("parent")
+    pupil = short.user(school=school)
     with browser_as(short, CHROME_WINDOWS, source="127.0.0.2") as there, Browser(short) as elsewhere:
         page = there.get(f"{short.issuer}/mijn")
-        assert login_form(page) is not None and 'name="shared_device"' not in page.text
+        assert login_form(page).fields.get("shared_device") == ["yes"], "ticked for whoever logs in here"
         assert f"Dit is een gedeeld toestel van Testschool {school}" in page.text
         assert 'name="shared_device"' in elsewhere.get(f"{short.issuer}/mijn").text
-        answer = there.send_login(page, parent["username"], parent["password"])
+        answer = there.send_login(page, pupil["username"], pupil["password"])
         assert "max-age" not in sso_cookie(answer)
         listed = sessions_page(short, there)
         assert f"Testschool {school}" in listed.text and "Een gedeeld toestel" in listed.text
+    # Someone who does not belong to the school gets neither its policy nor its name as the place: a school's
+    # administrator decides for the school's own people only (review of issue 7, finding 3).
+    outsider = short.user("parent")
+    with browser_as(short, CHROME_WINDOWS, source="127.0.0.2") as there:
+        page = there.get(f"{short.issuer}/mijn")
+        form = login_form(page)
+        form.fields.pop("shared_device")  # an outsider unticks the box: the school's policy is not theirs
+        answer = there.send(page, form, username=outsider["username"], password=outsider["password"])
+        assert "max-age=" in sso_cookie(answer), "not made a shared device's session by another school's policy"
+        listed = sessions_page(short, there)
+        assert f"Testschool {school}" not in listed.text and "Een gedeeld toestel" not in listed.text

@@ -242,7 +242,7 @@ def test_acr_values_asking_a_password_or_mfa_are_not_met_by_a_badge():
 
 def test_the_schools_networks_limit_where_a_badge_works(world):
     printed = world.issue()
-    world.desk.save_settings(world.admin, SCHOOL, "10.0.0.0/8\n2001:db8::/32", "none")
+    world.desk.save_settings(world.admin, SCHOOL, "10.1.0.0/16\n10.9.0.0/16\n2001:db8::/32", "none")
     assert world.login.scan(AT_SCHOOL, code=printed.code).account_id == world.pupil
     assert world.login.scan("::ffff:10.9.9.9", code=printed.code).account_id == world.pupil
     assert world.login.scan("2001:db8::5", code=printed.code).account_id == world.pupil
@@ -258,7 +258,7 @@ def test_the_schools_networks_limit_where_a_badge_works(world):
 def test_outside_the_networks_a_badge_tells_nothing_of_its_state(world):
     revoked = world.issue(world.turning)
     world.desk.revoke(world.admin, SCHOOL, world.class_a, world.turning)
-    world.desk.save_settings(world.admin, SCHOOL, "10.0.0.0/8", "none")
+    world.desk.save_settings(world.admin, SCHOOL, "10.1.0.0/16", "none")
     with refused("unknown"):
         world.login.scan(ELSEWHERE, code=revoked.code)
     with refused("revoked"):
@@ -266,18 +266,23 @@ def test_outside_the_networks_a_badge_tells_nothing_of_its_state(world):
 
 
 def test_wrong_network_ranges_write_nothing(world):
-    world.desk.save_settings(world.admin, SCHOOL, "10.0.0.0/8", "none")
-    for text, reason in (("10.0.0.0/8 school-wifi", "bad_network"), (" ".join(["10.0.0.1"] * 40), "too_many_networks")):
+    world.desk.save_settings(world.admin, SCHOOL, "10.1.0.0/16", "none")
+    for text, reason in (("10.1.0.0/16 school-wifi", "bad_network"), (" ".join(["10.0.0.1"] * 40), "too_many_networks"),
+                         ("10.1.0.0/16 10.0.0.0/8", "network_too_broad"), ("0.0.0.0/0", "network_too_broad")):
         with refused(reason):
             world.desk.save_settings(world.admin, SCHOOL, text, "pin")
     with refused("bad_step"):
         world.desk.save_settings(world.admin, SCHOOL, "", "password")
-    assert world.desk.settings(world.admin, SCHOOL) == (["10.0.0.0/8"], "none")
+    assert world.desk.settings(world.admin, SCHOOL) == (["10.1.0.0/16"], "none")
     assert len(world.events("badge_settings_changed")) == 1
 
 
 def test_network_helpers():
     assert parse_networks("192.0.2.7, 10.1.0.0/16\n10.1.0.0/16") == ["192.0.2.7/32", "10.1.0.0/16"]
+    assert parse_networks("2001:db8::/32 2001:db8:1::/48") == ["2001:db8::/32", "2001:db8:1::/48"]
+    for broad in ("0.0.0.0/0", "10.0.0.0/15", "::/0", "2001:db8::/31", "::ffff:0:0/96"):  # security review, issue 7
+        with refused("network_too_broad"):
+            parse_networks(broad)
     assert in_networks("192.0.2.7", None) and in_networks("anything", [])
     assert not in_networks("unknown", ["10.0.0.0/8"]) and not in_networks("2001:db8::1", ["10.0.0.0/8"])
     assert normalise_code("acd3f 4hjk7") == "ACD3F4HJK7" and normalise_code("ACD3F4HJK") is None

@@ -1,10 +1,11 @@
-"""SessionStore (idp/sessions.py) on an in-memory Redis fake with a fake clock: sessions found per person and by sid,
-one ended by sid, all ended together, the deadline sweep claiming each session once, and the last use written at
-most once a minute. Also the User-Agent words and the time-outs by role and device (SessionPolicy)."""
+"""SessionStore (idp/sessions.py) on an embedded Redis (its scripts are Lua) with a fake clock: sessions found per
+person and by sid, one ended by sid, all ended together, the deadline sweep claiming each session once, the last use
+written at most once a minute, and no write from a stale copy losing a platform or bringing a session back. Also the
+User-Agent words and the time-outs by role and device (SessionPolicy)."""
 from __future__ import annotations
 
-import fnmatch
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -24,114 +25,46 @@ class Clock:
         self.now += seconds
 
 
-class FakeRedis:
-    """The Redis commands SessionStore sends, on dicts; keys expire by the fake clock. Counts the writes."""
-
-    def __init__(self, clock: Clock):
-        self.clock = clock
-        self.values: dict[str, str] = {}
-        self.zsets: dict[str, dict[str, float]] = {}
-        self.expiry: dict[str, float] = {}
-        self.writes: list[str] = []
-
-    def _live(self, name: str) -> bool:
-        if name in self.expiry and self.expiry[name] <= self.clock():
-            self.values.pop(name, None)
-            self.zsets.pop(name, None)
-            self.expiry.pop(name, None)
-        return name in self.values or name in self.zsets
-
-    def set(self, name, value, ex=None, nx=False, xx=False):
-        exists = self._live(name)
-        if (nx and exists) or (xx and not exists):
-            return None
-        self.values[name] = value
-        self.writes.append(name)
-        if ex:
-            self.expiry[name] = self.clock() + ex
-        else:
-            self.expiry.pop(name, None)
-        return True
-
-    def get(self, name):
-        return self.values.get(name) if self._live(name) else None
-
-    def getdel(self, name):
-        value = self.get(name)
-        self.delete(name)
-        return value
-
-    def mget(self, names):
-        return [self.get(n) for n in names]
-
-    def delete(self, *names):
-        gone = 0
-        for name in names:
-            gone += self._live(name)
-            self.values.pop(name, None)
-            self.zsets.pop(name, None)
-            self.expiry.pop(name, None)
-        return gone
-
-    def expire(self, name, seconds):
-        if self._live(name):
-            self.expiry[name] = self.clock() + seconds
-        return True
-
-    def ttl(self, name):
-        return int(self.expiry[name] - self.clock()) if self._live(name) and name in self.expiry else -1
-
-    def zadd(self, name, mapping):
-        self._live(name)
-        self.zsets.setdefault(name, {}).update(mapping)
-        return len(mapping)
-
-    def zrem(self, name, *members):
-        found = self.zsets.get(name, {}) if self._live(name) else {}
-        return sum(found.pop(m, None) is not None for m in members)
-
-    def zscore(self, name, member):
-        return self.zsets.get(name, {}).get(member) if self._live(name) else None
-
-    def zrange(self, name, start, end, withscores=False):
-        items = sorted(self.zsets.get(name, {}).items(), key=lambda kv: kv[1]) if self._live(name) else []
-        items = items[start:] if end == -1 else items[start:end + 1]
-        return items if withscores else [k for k, _ in items]
-
-    def zrangebyscore(self, name, low, high, start=0, num=None):
-        top = float(high)
-        found = [k for k, v in self.zrange(name, 0, -1, withscores=True) if v <= top]
-        return found[start:start + num] if num is not None else found[start:]
-
-    def keys(self, pattern):
-        return [k for k in list(self.values) + list(self.zsets) if self._live(k) and fnmatch.fnmatch(k, pattern)]
-
-    def pipeline(self, transaction=True):
-        return Pipeline(self)
-
-
-class Pipeline:
-    def __init__(self, redis: FakeRedis):
-        self.redis, self.calls = redis, []
-
-    def __getattr__(self, name):
-        def queue(*args, **kwargs):
-            self.calls.append((name, args, kwargs))
-            return self
-        return queue
-
-    def execute(self):
-        return [getattr(self.redis, name)(*args, **kwargs) for name, args, kwargs in self.calls]
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A private embedded Redis (the scripts are Lua), shared by this module's tests: starting one takes a while."""
+    from idp.ephemeral import connect
+
+    client = connect(None, tmp_path_factory.mktemp("redis") / "var")
+    try:
+        yield client
+    finally:
+        client.shutdown(nosave=True)
+        client.close()
+
+
 @pytest.fixture
-def redis(clock) -> FakeRedis:
-    return FakeRedis(clock)
+def redis(server, clock):
+    """Emptied for each test. Keys expire by Redis's clock, not the fake one: the store checks deadlines itself."""
+    server.flushall()
+    return server
+
+
+def writes(redis) -> int:
+    """How many writing commands Redis has run."""
+    stats = redis.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items()
+               if k.split("_", 1)[1] in ("set", "evalsha", "eval", "exec", "hset", "zadd", "expire"))
+
+
+def dump(redis) -> str:
+    """Every key and value, as text."""
+    found = []
+    for key in redis.keys("*"):
+        kind = redis.type(key).decode()
+        value = {"string": redis.get, "hash": redis.hgetall, "zset": lambda k: redis.zrange(k, 0, -1)}[kind](key)
+        found.append(f"{key!r} {value!r}")
+    return " ".join(found)
 
 
 @pytest.fixture
@@ -152,7 +85,7 @@ def test_a_person_s_sessions_are_listed_newest_first_and_only_theirs(sessions, c
 
 def test_the_cookie_is_never_stored_readable(sessions, redis):
     cookie, session = sessions.create("anna", "acr", ["pwd"])
-    stored = " ".join([*redis.values, *redis.values.values(), *(m for z in redis.zsets.values() for m in z)])
+    stored = dump(redis)
     assert cookie not in stored
     assert session.sid in stored, "indexed by sid"
 
@@ -237,21 +170,22 @@ def test_the_lifetime_ends_a_session_however_much_it_is_used(sessions, clock):
 
 def test_the_last_use_is_written_at_most_once_a_minute(sessions, redis, clock):
     cookie, session = sessions.create("anna", "acr", ["pwd"])
-    before = len(redis.writes)
+    before = writes(redis)
     for _ in range(5):
         clock.advance(TOUCH / 6)
         assert sessions.get(cookie).last_used == session.last_used
-    assert len(redis.writes) == before, "no write within the minute"
+    assert writes(redis) == before, "no write within the minute"
     clock.advance(TOUCH)
     assert sessions.get(cookie).last_used == clock()
-    assert len(redis.writes) > before
+    assert writes(redis) > before
     assert sessions.sessions_of("anna")[0].last_used == clock()
 
 
 def test_every_key_has_a_ttl(sessions, redis):
-    sessions.create("anna", "acr", ["pwd"], idle=600)
-    assert redis.values and redis.zsets
-    assert all(name in redis.expiry for name in [*redis.values, *redis.zsets])
+    cookie, session = sessions.create("anna", "acr", ["pwd"], idle=600)
+    sessions.add_client(cookie, session, "platform")
+    assert len(redis.keys("*")) >= 6
+    assert all(redis.ttl(name) > 0 for name in redis.keys("*"))
 
 
 def test_a_cut_off_still_ends_a_session_the_index_never_saw(redis, clock):
@@ -259,7 +193,7 @@ def test_a_cut_off_still_ends_a_session_the_index_never_saw(redis, clock):
     store = SessionStore(RedisStore(redis), ttl=600, max_age=3600, indexed=True, clock=clock)
     cookie, _session = store.create("anna", "acr", ["pwd"])
     key = RedisStore.key("session", cookie)
-    legacy = json.loads(redis.values[key])
+    legacy = json.loads(redis.get(key))
     store.end_all("anna")
     clock.advance(1)
     redis.set(key, json.dumps(legacy), ex=600)  # back under its cookie, unindexed
@@ -378,3 +312,135 @@ def test_the_time_outs_are_settings_and_an_idle_time_out_never_exceeds_its_lifet
     for wrong in ({"LEERID_PUPIL_SESSION_TTL": "50000"}, {"LEERID_SHARED_SESSION_TTL": "0"}):
         with pytest.raises(ConfigError):
             Settings.from_env(wrong)
+
+
+# --- review of issue 7: lost platforms, writes from stale copies, a lifetime a password change lengthened ---------
+
+
+def test_two_authorizations_from_copies_read_together_keep_both_platforms(sessions):
+    cookie, _ = sessions.create("anna", "acr", ["pwd"])
+    first, second = sessions.get(cookie), sessions.get(cookie)  # two tabs, at the same moment
+    assert sessions.add_client(cookie, first, "platform-a")
+    assert sessions.add_client(cookie, second, "platform-b")
+    assert sessions.add_client(cookie, first, "platform-b", acted_for="child")
+    assert sessions.sessions_of("anna")[0].clients == ["platform-a", "platform-b"]
+    ended = sessions.end(cookie)
+    assert ended.clients == ["platform-a", "platform-b"], "both are told"
+    assert SessionStore.people_at(ended, "platform-b") == ["anna", "child"]
+
+
+def test_writing_the_last_use_from_an_old_copy_keeps_a_platform_added_since(sessions, clock):
+    cookie, _ = sessions.create("anna", "acr", ["pwd"])
+    clock.advance(TOUCH)
+    old = sessions.get(cookie)  # writes its last use
+    sessions.add_client(cookie, old, "platform")
+    clock.advance(TOUCH)
+    stale = replace(old, clients=[], acted_for={})
+    assert sessions._used(cookie, stale, clock())  # the once-a-minute write, from a copy read before the platform
+    assert sessions.get(cookie).last_used == clock()
+    [ended] = sessions.end_all("anna")
+    assert ended.clients == ["platform"]
+
+
+def test_a_platform_is_not_added_to_a_session_that_ended_meanwhile(sessions):
+    cookie, _ = sessions.create("anna", "acr", ["pwd"])
+    under_way = sessions.get(cookie)
+    sessions.end_all("anna")  # log out everywhere, while an authorization runs
+    assert sessions.add_client(cookie, under_way, "platform") is False, "no code may follow"
+    assert sessions.get(cookie) is None and sessions.sessions_of("anna") == []
+
+
+class Interleaved(RedisStore):
+    """Runs `between` once, right after the `after`-th Redis command from when it is armed: a request in between."""
+
+    between, after = None, 0
+
+    def _call(self, fn):
+        answer = super()._call(fn)
+        if self.between is not None:
+            self.after -= 1
+            if self.after == 0:
+                between, self.between = self.between, None
+                between()
+        return answer
+
+
+@pytest.mark.parametrize("after", [1, 2, 3])
+def test_a_last_use_written_while_a_session_is_taken_does_not_bring_it_back(redis, clock, after):
+    store = Interleaved(redis)
+    sessions = SessionStore(store, ttl=600, max_age=3600, indexed=True, clock=clock)
+    cookie, session = sessions.create("anna", "acr", ["pwd"])
+    copy = sessions.get(cookie)
+    clock.advance(TOUCH)
+    store.between, store.after = (lambda: sessions._used(cookie, copy, clock())), after
+    assert sessions.end_sid("anna", session.sid) is not None  # the owner's check, then the take
+    assert sessions.get(cookie) is None
+    assert sessions.sessions_of("anna") == [] and sessions.sweep() == []
+    assert redis.keys("*") == [], "no ghost record, no index entry"
+
+
+def test_a_password_change_does_not_lengthen_the_session(sessions, clock):
+    mine, session = sessions.create("anna", "acr", ["pwd"], idle=600, lifetime=1000)
+    clock.advance(500)
+    sessions.get(mine)
+    fresh = sessions.reissue(session)
+    assert sessions.get(fresh).created_at == session.created_at
+    for _ in range(4):
+        clock.advance(110)
+        assert sessions.get(fresh) is not None
+    clock.advance(100)
+    assert sessions.get(fresh) is None, "over at its first lifetime's end"
+
+
+def test_a_password_change_does_not_bring_back_a_session_logged_out_meanwhile(sessions):
+    mine, session = sessions.create("anna", "acr", ["pwd"])
+    sessions.end_all("anna")
+    assert sessions.reissue(session) is None
+    assert sessions.get(mine) is None and sessions.sessions_of("anna") == []
+
+
+def test_another_school_s_network_gives_neither_its_policy_nor_its_name(directory):
+    from idp.accounts import Account
+    from idp.directory import Membership, School
+
+    with directory.transaction() as session:
+        elsewhere = School(number="7654321", name="Elders")
+        session.add(elsewhere)
+        session.add(Account(id="visitor", username="visitor", given_name="V", family_name="B", role="teacher"))
+        session.add(Membership(account_id="visitor", school=elsewhere, role="teacher", valid_from=date(2000, 1, 1)))
+        former = session.get(Membership, session.query(Membership.id).filter_by(account_id="pupil").scalar())
+        former.valid_until = date(2001, 1, 1)  # left the school long ago
+    set_policy_of(directory, "1234567", "shared")
+    policy = SessionPolicy(directory, LIMITS, cache_seconds=0)
+    assert policy.place("192.0.2.77").number == "1234567"
+    for outsider in ("visitor", "pupil"):
+        terms = policy.terms(outsider, "192.0.2.77", ticked=False)
+        assert (terms.shared, terms.place) == (False, None), outsider
+    member = policy.terms("teacher", "192.0.2.77", ticked=False)
+    assert (member.shared, member.place.name) == (True, "De Regenboog")
+
+
+def set_policy_of(db, number: str, policy: str) -> None:
+    from idp.directory import School
+
+    with db.transaction() as session:
+        session.query(School).filter_by(number=number).one().device_policy = policy
+
+
+def test_a_session_is_alive_until_it_ends_or_times_out(sessions, clock):
+    _, session = sessions.create("anna", "acr", ["pwd"], idle=120)
+    assert sessions.alive(session.sid)
+    clock.advance(121)
+    assert not sessions.alive(session.sid), "timed out, not swept yet"
+    _, other = sessions.create("anna", "acr", ["pwd"])
+    sessions.end_all("anna")
+    assert not sessions.alive(other.sid) and not sessions.alive("never")
+
+
+def test_a_session_read_by_its_cookie_gets_its_platforms_on_asking(sessions):
+    cookie, _ = sessions.create("anna", "acr", ["pwd"])
+    sessions.add_client(cookie, sessions.get(cookie), "platform", acted_for="child")
+    read = sessions.get(cookie)
+    assert read.clients == [], "not read on every request"
+    found = sessions.with_platforms(read)
+    assert (found.clients, found.acted_for, found.sid) == (["platform"], {"platform": ["child"]}, read.sid)
