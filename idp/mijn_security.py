@@ -7,7 +7,6 @@ stored. Removing and new recovery codes ask for a current code. Every page is th
 """
 from __future__ import annotations
 
-import segno
 from flask import (
     Blueprint,
     flash,
@@ -23,7 +22,7 @@ from flask_babel import gettext
 from idp.errors import Throttled
 from idp.mijn import when
 from idp.passkeys import PasskeyService, recent
-from idp.totp import InvalidTotpError, TotpService
+from idp.totp import InvalidTotpError, TotpService, grouped, qr_svg
 from idp.web import device_cookie, for_signed_in, services, signed_in
 
 bp = Blueprint("mijn_security", __name__, url_prefix="/mijn/beveiliging")
@@ -94,10 +93,8 @@ def _enrol_page(status: int = 200, error: str | None = None):
     enrolment = totp().pending(g.actor_id, _session_id())
     if enrolment is None:  # nothing waiting (expired, or already confirmed)
         return redirect(url_for("mijn_security.overview"), 303)
-    qr = segno.make(enrolment.otpauth_uri, error="m").svg_inline(scale=4, light="#fff", omitsize=False)
-    groups = " ".join(enrolment.secret[i:i + 4] for i in range(0, len(enrolment.secret), 4))
-    return _page("mijn/security_enrol.html", status, qr=qr, secret=groups, error=error,
-                 replacing=totp().enrolled(g.actor_id))
+    return _page("mijn/security_enrol.html", status, qr=qr_svg(enrolment), secret=grouped(enrolment.secret),
+                 error=error, replacing=totp().enrolled(g.actor_id))
 
 
 @bp.get("/instellen")
