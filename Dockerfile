@@ -1,5 +1,5 @@
 # leerID and its two demo platforms in one image, for docker-compose.yml.
-#   leerID:        gunicorn -w 4 -b 0.0.0.0:5000 idp.wsgi:app   (the default command)
+#   leerID:        gunicorn -c python:config.gunicorn idp.wsgi:app   (the default command; config/gunicorn.py)
 #   migrations:    leerid db upgrade
 #   demo platform: python -m examples.serve rekenrups|schoolportaal
 FROM python:3.11-slim-bookworm
@@ -28,4 +28,4 @@ WORKDIR /var/lib/leerid
 USER leerid
 ENV LEERID_VAR_DIR=/var/lib/leerid
 EXPOSE 5000
-CMD ["gunicorn", "-w", "4", "-b", "0.0.0.0:5000", "idp.wsgi:app"]
+CMD ["gunicorn", "-c", "python:config.gunicorn", "idp.wsgi:app"]

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test browser-deps install clean translations
+.PHONY: demo test bench browser-deps install clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ browser-deps:
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -n 2 --timeout 300 $(PYTEST_ARGS)
+
+# The benchmark (not part of the tests): DRIVER is the OpenID Connect load driver, REFERENCE the reference provider's
+# directory (run in the same run, for the ratios); see bench/run.py.
+DRIVER ?= ../shared/bench/oidc_load.py
+REFERENCE ?= ../shared/bench
+DURATION ?= 20
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --driver $(DRIVER) $(if $(REFERENCE),--reference $(REFERENCE)) --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

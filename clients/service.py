@@ -116,6 +116,7 @@ class ClientRegistry:
         self.db = db
         self.cache_seconds = cache_seconds  # how stale a process's view of a changed client may be
         self._cache: dict[str, tuple[float, Client]] = {}
+        self._activated: dict[str, tuple[float, frozenset[int]]] = {}  # client id -> schools (ids) that activated it
 
     def find(self, client_id: str | None) -> Client | None:
         if not client_id or len(client_id) > 64:
@@ -135,6 +136,20 @@ class ClientRegistry:
 
     def forget(self, client_id: str) -> None:
         self._cache.pop(client_id, None)
+        self._activated.pop(client_id, None)
+
+    def activated_by(self, client_id: str) -> frozenset[int]:
+        """The schools (ids) that activated the platform now, cached like the platform itself."""
+        hit, now = self._activated.get(client_id), time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        query = select(SchoolActivation.school_id).where(SchoolActivation.client_id == client_id,
+                                                         SchoolActivation.ended_at.is_(None))
+        with self.db.read() as session:
+            schools = frozenset(session.scalars(query))
+        if self.cache_seconds > 0:
+            self._activated[client_id] = (now + self.cache_seconds, schools)
+        return schools
 
     def require_mfa(self, client_id: str, required: bool) -> Client:
         """Every login at the platform needs a second factor (or no longer), audited `client_changed`."""
@@ -252,11 +267,15 @@ class ClientRegistry:
                      detail={"agreement": found.agreement})
         return found
 
-    def covers(self, client: Client, account_id: str, today: date | None = None) -> bool:
+    def covers(self, client: Client, account_id: str, today: date | None = None,
+               schools: frozenset[int] | None = None) -> bool:
         """Whether the platform may serve this person: a `school-agreement` platform only the people of a school
-        that activated it (someone of no school at all is not a school's to refuse)."""
+        that activated it (someone of no school at all is not a school's to refuse). `schools`: the person's
+        current schools, when the caller read them already."""
         if client.basis != "school-agreement":
             return True
+        if schools is not None:
+            return not schools or bool(schools & self.activated_by(client.client_id))
         activated = and_(SchoolActivation.school_id == Membership.school_id,
                          SchoolActivation.client_id == client.client_id, SchoolActivation.ended_at.is_(None))
         query = select(SchoolActivation.id).select_from(Membership).outerjoin(SchoolActivation, activated).where(

@@ -48,6 +48,19 @@ def _roles(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return roles
 
 
+def _sentinels(raw: str | None) -> tuple[tuple[str, int], ...]:
+    """LEERID_REDIS_SENTINELS: host:port,host:port."""
+    found = []
+    for item in (raw or "").split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not item.strip():
+            continue
+        if not host or not port.isdigit():
+            raise ConfigError(f"LEERID_REDIS_SENTINELS lists host:port pairs, got {item.strip()!r}")
+        found.append((host.strip("[]"), int(port)))
+    return tuple(found)
+
+
 SESSION_TIMEOUTS = ("pupil_session_ttl", "pupil_session_max_age", "shared_session_ttl", "shared_session_max_age",
                     "pupil_shared_session_ttl", "pupil_shared_session_max_age")  # LEERID_<NAME>, idle then lifetime
 
@@ -97,6 +110,11 @@ class Settings:
     backchannel_retry_seconds: int = 5  # back-channel logout retries wait 1, 6, 24, 120 and 720 times this
     mfa_roles: tuple[str, ...] = ("teacher", "staff")  # a current membership in one of these needs a second factor
     log_level: str = "INFO"
+    log_format: str = "text"  # "json": one JSON object per line, for a log collector (production)
+    database_pool_size: int = 10  # connections each process keeps open to PostgreSQL
+    database_max_overflow: int = 10  # more, for a moment, under a burst
+    redis_sentinels: tuple[tuple[str, int], ...] = ()  # Redis Sentinel (host, port)s: they name the primary
+    redis_sentinel_service: str = "leerid"  # the primary's name at the sentinels
 
     @property
     def production(self) -> bool:
@@ -149,6 +167,11 @@ class Settings:
                                            defaults.backchannel_retry_seconds),
             mfa_roles=_roles(env.get("LEERID_MFA_ROLES"), defaults.mfa_roles),
             log_level=env.get("LEERID_LOG_LEVEL") or defaults.log_level,
+            log_format=(env.get("LEERID_LOG_FORMAT") or defaults.log_format).lower(),
+            database_pool_size=_int(env, "LEERID_DATABASE_POOL_SIZE", defaults.database_pool_size),
+            database_max_overflow=_int(env, "LEERID_DATABASE_MAX_OVERFLOW", defaults.database_max_overflow),
+            redis_sentinels=_sentinels(env.get("LEERID_REDIS_SENTINELS")),
+            redis_sentinel_service=env.get("LEERID_REDIS_SENTINEL_SERVICE") or defaults.redis_sentinel_service,
         )
         settings.check()
         return settings
@@ -179,6 +202,10 @@ class Settings:
         if not all(1 <= idle <= lifetime for idle, lifetime in pairs):
             raise ConfigError("every session time-out (LEERID_SESSION_TTL, LEERID_PUPIL_SHARED_SESSION_TTL, ...) must "
                               "be at least 1 second and at most its _MAX_AGE")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"LEERID_LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if self.database_pool_size < 1 or self.database_max_overflow < 0:
+            raise ConfigError("LEERID_DATABASE_POOL_SIZE must be at least 1, LEERID_DATABASE_MAX_OVERFLOW at least 0")
         if self.production:
             if parts.scheme != "https":
                 raise ConfigError("LEERID_ISSUER must use https:// when LEERID_ENV=production")

@@ -36,10 +36,15 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Log lines to stderr with the request id: `fmt` "text" for people, "json" (one object per line, with an access
+    line per request) for a log collector."""
+    from idp.ops import JsonFormatter
+
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -161,7 +166,7 @@ def _register_hooks(app: Flask, settings: Settings) -> None:
         if lang in LOCALES:
             response.set_cookie("leerid_lang", lang, max_age=365 * 24 * 3600, samesite="Lax",
                                 secure=app.config["SESSION_COOKIE_SECURE"], httponly=True)
-        return ops.record(response)
+        return ops.record(response, log_access=settings.log_format == "json")
 
     def wants_json() -> bool:
         return request.path in ("/token", "/userinfo", "/revoke", "/introspect", "/jwks") \
@@ -171,6 +176,7 @@ def _register_hooks(app: Flask, settings: Settings) -> None:
     @app.errorhandler(OperationalError)
     def unavailable(exc):
         log.error("store unavailable: %s", type(exc).__name__)
+        ops.count_store_error("redis" if isinstance(exc, StoreUnavailable) else "database")
         if wants_json():
             return {"error": "temporarily_unavailable",
                     "error_description": "The service is temporarily unavailable"}, 503

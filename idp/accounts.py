@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import Boolean, Date, String, false, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from idp import audit
 from idp.crypto import Passwords
@@ -66,12 +66,23 @@ class NewAccount:
     school_admin: bool = False
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What the authorization endpoint needs to know of a logged-in person on every SSO hop, read in one query."""
+
+    active: bool
+    roles: frozenset[str] = frozenset()  # of the memberships current today
+    schools: frozenset[int] = frozenset()  # the schools (ids) of those memberships
+    holds_mandates: bool = False  # the actor of an active mandate: then the mandate store tells for whom
+
+
 class AccountRepository:
     def __init__(self, session: Session):
         self.session = session
 
     def find(self, account_id: str) -> Account | None:
-        return self.session.get(Account, account_id)
+        """With its memberships (their schools and classes) in the same query: every token reads them."""
+        return self.session.get(Account, account_id, options=[joinedload(Account.memberships)])
 
     def get(self, account_id: str) -> Account:
         account = self.find(account_id)
@@ -80,7 +91,8 @@ class AccountRepository:
         return account
 
     def find_by_username(self, username: str) -> Account | None:
-        return self.session.scalar(select(Account).where(Account.username == username))
+        query = select(Account).options(joinedload(Account.memberships)).where(Account.username == username)
+        return self.session.scalars(query).unique().first()
 
     def schools(self) -> list[School]:
         return list(self.session.scalars(select(School).order_by(School.number)))

@@ -12,7 +12,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import make_response, redirect, render_template, request, session, url_for
 
-from idp.accounts import AccountRepository
+from idp.accounts import AccountRepository, Standing
 from idp.claims import releasable
 from idp.crypto import random_token
 from idp.directory import below_consent_age
@@ -116,7 +116,8 @@ def handle(params: dict | None, interaction: Interaction | None = None):
         return respond.error("request_uri_not_supported")
     cookie = request.cookies.get(SSO_COOKIE)
     sso = container.sessions.get(cookie)
-    if sso is not None and not container.accounts.is_active(sso.account_id):
+    standing = container.mandates.standing(sso.account_id) if sso is not None else None
+    if sso is not None and not standing.active:
         sso = None  # deactivated since it logged in
     from idp.badge_views import session_fits
 
@@ -144,10 +145,10 @@ def handle(params: dict | None, interaction: Interaction | None = None):
         interaction.consent = None  # the policy changed since the page was shown: the person decides again
     acting = None
     if sso is not None and next_step(sso, prompts, max_age, interaction, client, True) != "login":
-        stepped = step_up(params, sso, prompts, interaction, respond, client)
+        stepped = step_up(params, sso, prompts, interaction, respond, client, standing)
         if stepped is not None:
             return stepped
-        acting, choose = acting_for(sso, client, interaction, prompts)
+        acting, choose = acting_for(sso, client, interaction, prompts) if standing.holds_mandates else (None, False)
         if choose and "none" in prompts:  # OIDC Core §3.1.2.6
             finish(interaction)
             return respond.error("account_selection_required", CHOOSE_FIRST)
@@ -159,7 +160,9 @@ def handle(params: dict | None, interaction: Interaction | None = None):
     if acting is not None and decision == "consent" and not acting.mandate.allows("consent", client.client_id):
         finish(interaction)  # the mandate lets the person log in for someone, not consent for them
         return respond.error("access_denied", "The mandate does not allow consent for this person")
-    if sso is not None and decision in (None, "consent") and not container.clients.covers(client, subject):
+    schools = standing.schools if sso is not None and subject == sso.account_id else None
+    if sso is not None and decision in (None, "consent") and not container.clients.covers(client, subject,
+                                                                                          schools=schools):
         finish(interaction)  # a school-agreement platform that none of the person's schools took on
         description = "The person's school has not activated this platform"
         if "none" in prompts:
@@ -239,12 +242,16 @@ def mfa_policy() -> MfaPolicy:
 
 
 def step_up(params: dict, sso: SsoSession, prompts: set, interaction: Interaction | None, respond: Responder,
-            client=None):
+            client=None, standing: Standing | None = None):
     """A session without a second factor where one is needed: the platform asks for it, or the person's role needs
     it (LEERID_MFA_ROLES; a session from before the policy, say). The person is stepped up, not logged in again:
     the code page, or setting up a code app when they have no second factor yet (anyone may set one up); a new
     session follows. prompt=none gets interaction_required (OIDC Core §3.1.2.6). None when the session will do."""
-    if sso.acr == ACR_MFA or not (asks_mfa(params.get("acr_values"), client) or mfa_policy().required(sso.account_id)):
+    if sso.acr == ACR_MFA:
+        return None
+    if not asks_mfa(params.get("acr_values"), client) and not (
+            bool(standing.roles & set(services().settings.mfa_roles)) if standing is not None  # read on this hop
+            else mfa_policy().required(sso.account_id)):
         return None
     if "none" in prompts:
         finish(interaction)

@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_babel import gettext, ngettext
 
+from idp import ops
 from idp.accounts import AccountRepository
 from idp.authorize import asks_mfa
 from idp.badges import (
@@ -158,14 +159,17 @@ def _scanned(interaction: Interaction | None, client, pending_key: str):
     try:
         found = badge_login().scan(source(), secret=secret[:64], code=code[:64], client=client, device=device_cookie())
     except BadgeRefused as exc:
+        ops.count_login("badge", "bad_credentials" if exc.reason == "unknown" else "refused")
         return _scan_page(interaction, 401 if exc.reason == "unknown" else 403, refusal(exc.reason),
                           code[:32])
     except Throttled as exc:
+        ops.count_login("badge", ops.refusal(exc))
         return _retry_after(_scan_page(interaction, 429, _throttled(exc)), exc)
     if found.step is not None:
         services().store.put(PENDING, pending_key, {"badge": found.badge_id, "step": found.step}, PENDING_TTL)
         target = url_for("badge.step", uid=interaction.uid) if interaction else url_for("badge.direct_step")
         return redirect(target, 303)
+    ops.count_login("badge")
     return _logged_in(interaction, found.result)
 
 
@@ -208,13 +212,17 @@ def _answered(interaction: Interaction | None, pending_key: str):
     try:
         result = badge_login().answer(pending["badge"], typed, source(), device_cookie())
     except WrongAnswer:
+        ops.count_login("badge", "bad_code")
         return _step_page(interaction, pending_key, 401, gettext(wrong.get(pending["step"], wrong["pin"])))
     except Throttled as exc:
+        ops.count_login("badge", ops.refusal(exc))
         return _retry_after(_step_page(interaction, pending_key, 429, _throttled(exc)), exc)
     except BadgeRefused as exc:  # revoked, expired or moved since it was scanned
+        ops.count_login("badge", "refused")
         store.delete(PENDING, pending_key)
         return _scan_page(interaction, 403, refusal(exc.reason))
     store.delete(PENDING, pending_key)
+    ops.count_login("badge")
     return _logged_in(interaction, result)
 
 

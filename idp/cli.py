@@ -79,7 +79,7 @@ def serve(host, port, as_json):
     from idp import configure_logging, create_app
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     from idp.cli_worker import in_background
 
@@ -363,5 +363,12 @@ def entry() -> None:
     sys.exit(main())
 
 
-from idp import cli_directory, cli_mandates, cli_policies, cli_subjects, cli_worker  # noqa: F401  (they add commands)
+from idp import (  # noqa: F401  (they add commands)
+    cli_directory,
+    cli_mandates,
+    cli_policies,
+    cli_secrets,
+    cli_subjects,
+    cli_worker,
+)
 

@@ -1,5 +1,6 @@
-"""`leerid worker`: delivers the queued back-channel logouts (idp.backchannel) until stopped, and ends the SSO sessions
-that timed out (idp.sessions: their platforms are told as after a click)."""
+"""`leerid worker`: delivers the queued back-channel logouts (idp.backchannel) until stopped, ends the SSO sessions
+that timed out (idp.sessions: their platforms are told as after a click) and chains new audit records every second
+(idp.audit.seal)."""
 from __future__ import annotations
 
 import signal
@@ -15,6 +16,7 @@ def in_background(services) -> threading.Event:
     too; set the event to stop it."""
     stop = threading.Event()
     services.backchannel.start(stop, threads=1, poll=0.5)
+    services.audit.keep_sealed(stop)
     return stop
 
 
@@ -28,11 +30,11 @@ def worker(threads, as_json):
     from idp import configure_logging
 
     c = container()
-    configure_logging(c.settings.log_level)
+    configure_logging(c.settings.log_level, c.settings.log_format)
     c.store.ping()  # an unreachable Redis is a one-line error now, not a log line every second
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    workers = c.backchannel.start(stop, threads)
+    workers = c.backchannel.start(stop, threads) + [c.audit.keep_sealed(stop)]
     if not as_json:
         click.echo(f"back-channel logout and session time-out worker: {threads} thread(s); Ctrl-C stops it", err=True)
     try:

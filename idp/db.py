@@ -37,7 +37,7 @@ class Base(DeclarativeBase):
     pass
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("postgresql://"):
@@ -46,7 +46,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No ping before each use (a round trip per transaction): a connection PostgreSQL dropped fails its request
+    # once (503) and SQLAlchemy then replaces every connection of the pool; recycling keeps them fresh.
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800,
+                         pool_use_lifo=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -60,9 +63,9 @@ def _sqlite_pragmas(dbapi_connection, _record):
 class Database:
     """One engine and its sessions; `transaction()` is the unit of work."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int = 10, max_overflow: int = 10):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, max_overflow)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

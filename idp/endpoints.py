@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from idp import authorize as authorization
+from idp import ops
 from idp.crypto import constant_time_equal, random_token, sha256_hex
 from idp.server import discovery
 from idp.sessions import SsoSession
@@ -84,7 +85,10 @@ def resume(uid: str):
 
 @bp.post("/token")
 def token():
-    return oauth_server().create_token_response()
+    response = oauth_server().create_token_response()
+    if response.status_code == 200:
+        ops.count_token(request.form.get("grant_type", ""))
+    return response
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])

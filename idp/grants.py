@@ -45,9 +45,13 @@ def _active_account(container, account_id: str):
 
 
 def record_release(container, account_id: str, client, claims: dict, via: str, scope: str,
-                   actor_id: str | None = None) -> None:
+                   actor_id: str | None = None, token_id: str | None = None) -> None:
     """The attributes_released audit record: what went where, and on which basis, for the person's receipts
-    (`actor_id`: who acted for them under a mandate)."""
+    (`actor_id`: who acted for them under a mandate). With `token_id` (an access token's jti), once per token and
+    endpoint: a platform that asks userinfo again with the same token learns nothing new."""
+    if token_id and not container.store.add("release-recorded", f"{via}:{token_id}", {},
+                                            container.settings.access_token_ttl):
+        return
     container.audit.record("attributes_released", actor_id=actor_id or account_id, subject_id=account_id,
                            client_id=client.client_id,
                            detail={"via": via, "claims": sorted(claims), "scope": scope, "basis": client.basis,
@@ -136,8 +140,9 @@ class RefreshGrant(grants.RefreshTokenGrant):
         """The person, while still active and still served by the platform (a school may end a school-agreement
         platform: its refresh tokens stop with it)."""
         container, context = _container(self), refresh_token.context
-        if not _active_account(container, context.account_id) \
-                or not container.clients.covers(self.request.client, context.account_id) \
+        standing = container.mandates.standing(context.account_id)
+        if not standing.active \
+                or not container.clients.covers(self.request.client, context.account_id, schools=standing.schools) \
                 or (context.act and not container.mandates.in_force(context.act.get("mandate"))):
             raise InvalidGrantError("the refresh token no longer holds")  # RFC 6749 §5.2
         subjects = container.subjects  # as the platform's subjects are now
@@ -256,7 +261,7 @@ class Introspection(HintIsOnlyAHint, IntrospectionEndpoint):
                          target="introspection")
         if claims:
             record_release(container, account_id, client, claims, "introspection", scope,
-                           container.tokens.actor_for(token.claims))
+                           container.tokens.actor_for(token.claims), token.claims.get("jti"))
         return claims
 
 
@@ -311,7 +316,7 @@ class UserInfo(UserInfoEndpoint):
                              container.consents.released_to(client, account_id), target="userinfo")
         if claims:
             record_release(container, account_id, client, claims, "userinfo", token.scope,
-                           container.tokens.actor_for(context))
+                           container.tokens.actor_for(context), context.get("jti"))
         delegated = {"act": context["act"]} if "act" in context else {}  # who really acts (RFC 8693 §4.1)
         headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
         return 200, dict(claims, sub=context["sub"], **delegated), headers

@@ -15,6 +15,7 @@ from flask import (
 )
 from flask_babel import get_locale, gettext, ngettext
 
+from idp import ops
 from idp.accounts import AccountRepository
 from idp.attribute_text import lines, purpose
 from idp.authorize import PARENT_FIRST, acting_for, is_young, parse_claims, responder
@@ -230,6 +231,7 @@ def login(interaction: Interaction):
                            shared=shared)
     container, source, device = services(), request.remote_addr or "unknown", device_cookie()
     recovery = request.form.get("recovery_code", "").strip()  # offered on the page that says the name is locked
+    method = "recovery" if recovery else "password"
     try:
         if recovery:
             checker = TotpService(container.db, container.vault, container.audit, guard=container.guard)
@@ -237,6 +239,7 @@ def login(interaction: Interaction):
         else:
             result = container.login.password(username, password, source, device)
     except InvalidCredentials:
+        ops.count_login(method, "bad_credentials")
         session.pop("shared_device", None)  # a failed attempt leaves no choice behind for another way in
         if recovery:
             return _login_page(interaction, 401, gettext(
@@ -246,10 +249,12 @@ def login(interaction: Interaction):
             "Die gebruikersnaam of dat wachtwoord klopt niet. Kijk ze goed na en probeer opnieuw."), username,
             shared=shared)
     except Throttled as exc:
+        ops.count_login(method, ops.refusal(exc))
         session.pop("shared_device", None)
         return _login_page(interaction, 429, _refusal(exc, gettext(
             "Deze gebruikersnaam is even op slot, omdat er te vaak een fout wachtwoord werd ingetypt.")),
             username, exc, shared=shared)
+    ops.count_login(method)
     if result.second_factor:  # no session yet: the code page first
         interaction.step, interaction.step_up = "mfa", False
         interaction.second_factor_for, interaction.second_factor_amr = result.account_id, result.amr
@@ -350,28 +355,34 @@ def code(interaction: Interaction):
     if interaction.step != "mfa" or not account_id:
         return error_page("bad_request", 400)
     sso = signed_in() if interaction.step_up else None
-    if (interaction.step_up and (sso is None or sso.account_id != account_id)) \
-            or not container.accounts.is_active(account_id):  # a step-up steps up that person's own session
+    if interaction.step_up and (sso is None or sso.account_id != account_id):  # only that person's own session
         return error_page("expired", 400)
     typed = request.form.get("code", "")
+    method = "recovery" if is_recovery_code(typed) else "totp"
+    if not container.accounts.is_active(account_id):  # deactivated since the password
+        ops.count_login(method, "disabled")
+        return error_page("expired", 400)
     if not typed.strip():
         return _code_page(interaction, 400, gettext("Typ de code van zes cijfers uit je app."))
     source, device = request.remote_addr or "unknown", device_cookie()
     checker = TotpService(container.db, container.vault, container.audit, container.store, guard=container.guard)
     amr = tuple(interaction.second_factor_amr or ("pwd",))
     try:
-        if is_recovery_code(typed):
+        if method == "recovery":
             result = _recovered(checker, account_id, typed, source, amr, device)
         else:
             result = container.login.totp(account_id, typed, source, checker.check, amr, device)
     except InvalidTotpError:
+        ops.count_login(method, "bad_code")
         return _code_page(interaction, 401, gettext(
             "Die code klopt niet of is al gebruikt. Wacht op een nieuwe code in je app en probeer opnieuw."))
     except Throttled as exc:
+        ops.count_login(method, ops.refusal(exc))
         locked = gettext("Er werd te vaak een foute herstelcode ingetypt. Daarom kan je even geen herstelcode "
                          "gebruiken.") if exc.kind == "recovery" else gettext(
             "Er werd te vaak een foute code ingetypt. Daarom kan je even geen code uit je app gebruiken.")
         return _code_page(interaction, 429, _refusal(exc, locked), exc)
+    ops.count_login(method)
     return remember_device(_logged_in(interaction, result), result.account_id)
 
 

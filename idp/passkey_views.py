@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_babel import gettext, ngettext
 
+from idp import ops
 from idp.errors import InvalidInput, NotFound, Throttled
 from idp.interaction import (
     _code_page,
@@ -108,6 +109,7 @@ def login(interaction: Interaction):
         result = service.login(interaction.uid, request.form.get("credential", ""), account, amr,
                                request.remote_addr or "unknown", device_cookie())
     except Throttled as exc:
+        ops.count_login("passkey", ops.refusal(exc))
         refused = _refused(interaction, account, ngettext(
             "Je passkey werd een paar keer geweigerd. Wacht %(num)d seconde en probeer dan opnieuw.",
             "Je passkey werd een paar keer geweigerd. Wacht %(num)d seconden en probeer dan opnieuw.",
@@ -115,13 +117,16 @@ def login(interaction: Interaction):
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
     except PasskeyCloned:
+        ops.count_login("passkey", "refused")
         message = gettext("Deze passkey werkt niet meer: misschien heeft iemand er een kopie van gemaakt. Meld je "
                           "aan op een andere manier en verwijder deze passkey in Mijn leerID. Lukt dat niet? Vraag "
                           "hulp aan de beheerder van je school.")
         return _refused(interaction, account, message, 403)
     except PasskeyRefused:
+        ops.count_login("passkey", "bad_credentials")
         return _refused(interaction, account, gettext(
             "Dat lukte niet met je passkey. Probeer het opnieuw, of meld je op een andere manier aan."))
+    ops.count_login("passkey")
     return remember_device(_logged_in(interaction, result), result.account_id)
 
 

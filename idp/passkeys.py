@@ -65,7 +65,7 @@ from idp.db import Base, Database, UtcDateTime, utcnow
 from idp.ephemeral import RedisStore
 from idp.errors import InvalidCredentials, InvalidInput, NotFound
 from idp.guard import Guard
-from idp.totp import enrolled
+from idp.totp import TotpCredential
 
 RP_NAME = "leerID"
 CHALLENGE_TTL = 300  # seconds: a ceremony's challenge waits this long in Redis, for one answer
@@ -128,9 +128,11 @@ def has_passkey(session: Session, account_id: str) -> bool:
 
 
 def second_factors(session: Session, account_id: str) -> tuple[str, ...]:
-    """The second factors the account has, as amr values: "otp" (a code app), "hwk" (a passkey)."""
-    return tuple(m for m, has in (("otp", enrolled(session, account_id)), ("hwk", has_passkey(session, account_id)))
-                 if has)
+    """The second factors the account has, as amr values: "otp" (a code app), "hwk" (a passkey); one query."""
+    otp = select(TotpCredential.account_id).where(TotpCredential.account_id == account_id).exists()
+    hwk = select(Passkey.id).where(Passkey.account_id == account_id).exists()
+    has = session.execute(select(otp, hwk)).one()
+    return tuple(m for m, found in zip(("otp", "hwk"), has) if found)
 
 
 def relying_party(issuer: str) -> tuple[str, str]:

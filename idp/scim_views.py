@@ -32,7 +32,7 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
-from idp import csrf
+from idp import csrf, ops
 from idp.errors import StoreUnavailable
 from idp.scim import RETRY
 from idp.scim_schema import CONFIG, PROVIDER, SCHEMAS, Caller, page, parse
@@ -103,6 +103,7 @@ def conflicting(exc: IntegrityError):
 @bp.errorhandler(OperationalError)
 def unavailable(exc: Exception):
     log.error("store unavailable: %s", type(exc).__name__)
+    ops.count_store_error("redis" if isinstance(exc, StoreUnavailable) else "database")
     return error_response(503, "The service is temporarily unavailable")
 
 

@@ -1,22 +1,25 @@
 """SessionStore: the browser's SSO session in Redis, behind an opaque cookie, findable per person and by sid.
 
-Under its cookie's key (a hash of the cookie) lies what a session is, written once at login and never rewritten;
-beside it, under a second key of the cookie, its last use: `get`, on every request, reads both in one MGET.
-Indexed (always, except for key-value fakes in tests), each session also has a record under its sid (a hash: the
-same data, its last use and the names of its other keys, never the cookie) that outlives the session by GRACE, a
-sorted set of its platforms (and of whom it acted for there), and its sid in the person's sorted set and in one
-sorted set of every session's deadline: min(last use + idle time-out, creation + lifetime). Redis expires the
-cookie's keys at the deadline, silently; the worker's `sweep` claims each session past it with ZREM, which one
-caller wins, and takes it, so that the platforms hear of a time-out as of a click.
+The cookie is `<sid>.<secret>`. Indexed (always, except for key-value fakes in tests), a session is one JSON value
+under its sid: what the session is (fixed at login), its last use `u` and deadline `d`, a hash `c` of the cookie (a
+cookie holds only while it matches: a password change moves the session under a new cookie), and its platforms `p`
+(each with whom the person acted for there, and when first). Beside it, its sid in the person's sorted set and in one
+sorted set of every session's deadline: min(last use + idle time-out, creation + lifetime). `get`, on every request,
+is one GET. The value outlives the deadline by GRACE; the worker's `sweep` claims each session past it with ZREM,
+which one caller wins, and takes it, so that the platforms hear of a time-out as of a click. Under 1 KB of Redis per
+session with three platforms (bench/run.py measures it).
 
-Each change is one Lua script, so that no write works from a stale copy and none brings back an ended session: a
-platform is added to its set only while the session lives (ZADD, never a rewrite of the session), the last use
-(written at most once a minute, TOUCH: the idle time-out runs from that write) changes only the last use, and a
-session is taken (its record, cookie keys, platforms and index entries together) by exactly one caller. The scripts
-reach the keys a record names; leerID runs on one Redis, not a cluster.
+Each change is one Lua script or MULTI, so that no write works from a stale copy and none brings back an ended
+session: a platform is added only while the session lives, the last use (written at most once a minute, TOUCH: the
+idle time-out runs from that write) changes only the last use and deadline, and a session is taken (its value and
+index entries together) by exactly one caller. The scripts reach a person's sorted set by a name they build from the
+session: leerID runs on one Redis primary (with Sentinel for fail-over), not a cluster.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
 import json
 import math
@@ -32,54 +35,50 @@ TOUCH = 60  # seconds between writes of a session's last use (`get` runs on ever
 GRACE = 3600  # how long a session's record outlives its deadline, for a sweep by a worker that was down
 SWEEP_BATCH = 100
 DEVICE_POLICIES = ("ask", "shared", "personal")  # a school's: the login page asks; always shared; never asks
-MUTABLE = ("clients", "acted_for", "last_used")  # kept beside the session, never in what its cookie's key holds
+MUTABLE = ("clients", "acted_for", "last_used", "sid")  # kept beside what a session is, or (sid) its key
 
-# KEYS: cookie's key, last use, record, platforms, deadlines, the person's sessions. ARGV: now, deadline, ttl, grace,
-# the sorted sets' ttl, sid, the session (for a record it lacks: one from before the index), its platforms then.
-TOUCH_SCRIPT = """
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-local ttl = tonumber(ARGV[3])
-local kept = ttl + tonumber(ARGV[4])
-redis.call('expire', KEYS[1], ttl)
-redis.call('set', KEYS[2], ARGV[1], 'ex', ttl)
-if redis.call('exists', KEYS[3]) == 0 then
-  redis.call('hset', KEYS[3], 'session', ARGV[7], 'cookie_key', KEYS[1], 'used_key', KEYS[2],
-             'platforms_key', KEYS[4], 'account_key', KEYS[6])
-  for i = 8, #ARGV do redis.call('zadd', KEYS[4], 'NX', i, ARGV[i]) end
-end
-redis.call('hset', KEYS[3], 'last_used', ARGV[1])
-redis.call('expire', KEYS[3], kept)
-if redis.call('exists', KEYS[4]) == 1 then redis.call('expire', KEYS[4], kept) end
-for i = 5, 6 do
-  redis.call('zadd', KEYS[i], ARGV[2], ARGV[6])
+# Every script first decodes the session and goes on only while it lives (its deadline ahead) under the cookie whose
+# hash is given (ARGV[1] now, ARGV[2] the cookie's hash); it writes it back with its TTL kept.
+LIVING = """
+local raw = redis.call('get', KEYS[1])
+if not raw then return false end
+local s = cjson.decode(raw)
+if s.d <= tonumber(ARGV[1]) or s.c ~= ARGV[2] then return false end
+"""
+# KEYS: the session, deadlines, the person's sessions. ARGV: now, the cookie's hash, deadline, the value's ttl, the
+# sorted sets' ttl, sid.
+TOUCH_SCRIPT = LIVING + """
+s.u = tonumber(ARGV[1])
+s.d = tonumber(ARGV[3])
+redis.call('set', KEYS[1], cjson.encode(s), 'EX', ARGV[4])
+for i = 2, 3 do
+  redis.call('zadd', KEYS[i], ARGV[3], ARGV[6])
   redis.call('expire', KEYS[i], ARGV[5])
 end
 return 1
 """
-# KEYS: cookie's key, platforms. ARGV: the platform (and whom for), now, grace. Only while the session lives.
-ADD_SCRIPT = """
-local left = redis.call('ttl', KEYS[1])
-if left < 0 then return 0 end
-redis.call('zadd', KEYS[2], 'NX', ARGV[2], ARGV[1])
-redis.call('expire', KEYS[2], left + tonumber(ARGV[3]))
+# KEYS: the session. ARGV: now, the cookie's hash, the platform (and whom for).
+ADD_SCRIPT = LIVING + """
+if s.p[ARGV[3]] == nil then
+  s.p[ARGV[3]] = math.floor(tonumber(ARGV[1]))
+  redis.call('set', KEYS[1], cjson.encode(s), 'KEEPTTL')
+end
 return 1
 """
-# KEYS: record, deadlines. ARGV: sid, the cookie's key it must be under ('': any). The session, its last use and
-# platforms, with every key of it gone; nil when it is over already (or under another cookie now).
+# KEYS: the session, deadlines. ARGV: sid, the cookie's hash it must be under ('': any), the persons' prefix. The
+# session, with every key of it gone; nil when it is over already (or under another cookie now).
 TAKE_SCRIPT = """
-local fields = redis.call('hgetall', KEYS[1])
-if #fields == 0 then
+local raw = redis.call('get', KEYS[1])
+if not raw then
   redis.call('zrem', KEYS[2], ARGV[1])
   return false
 end
-local h = {}
-for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
-if ARGV[2] ~= '' and h.cookie_key ~= ARGV[2] then return false end
-local platforms = redis.call('zrange', h.platforms_key, 0, -1)
-redis.call('del', KEYS[1], h.cookie_key, h.used_key, h.platforms_key)
+local s = cjson.decode(raw)
+if ARGV[2] ~= '' and s.c ~= ARGV[2] then return false end
+redis.call('del', KEYS[1])
 redis.call('zrem', KEYS[2], ARGV[1])
-redis.call('zrem', h.account_key, ARGV[1])
-return {h.session, h.last_used or '0', platforms}
+redis.call('zrem', ARGV[3] .. s.account_id, ARGV[1])
+return raw
 """
 
 
@@ -108,10 +107,8 @@ class SsoSession:
 
 
 class SessionStore:
-    KIND = "session"  # under the cookie: what the session is
-    USED = "session-used"  # under the cookie: its last use
-    RECORD = "session-record"  # under the sid (a hash)
-    PLATFORMS = "session-platforms"  # under the sid: [client id, whom for or null] -> when first
+    KIND = "session"  # under the sid: the session, its last use, deadline, cookie's hash and platforms (unindexed:
+    # the session, under its cookie)
     ACCOUNT = "session-account"  # per person: sid -> deadline
     CUTOFF = "sessions-ended"  # per account: sessions begun before this moment are over (unindexed ones too)
 
@@ -128,6 +125,10 @@ class SessionStore:
         if indexed:
             self._touch, self._add, self._take_script = map(store.script, (TOUCH_SCRIPT, ADD_SCRIPT, TAKE_SCRIPT))
 
+    def _named(self, kind: str, ident: str) -> str:
+        """The key of a sid's or a person's: no secrets (a cookie's secret is kept only as a hash)."""
+        return self.store.plain(kind, ident)
+
     def deadline(self, s: SsoSession) -> float:
         return min((s.last_used or s.created_at) + (s.idle or self.ttl), s.created_at + (s.lifetime or self.max_age))
 
@@ -136,8 +137,9 @@ class SessionStore:
                browser: str | None = None, system: str | None = None, place: dict | None = None
                ) -> tuple[str, SsoSession]:
         """A new session under a new cookie value (the identifier changes at every login). A badge's is shared."""
-        now, cookie = self.clock(), random_token(32)
-        session = SsoSession(sid=random_token(16), account_id=account_id, auth_time=auth_time or int(now), acr=acr,
+        now, sid = self.clock(), random_token(16)
+        cookie = f"{sid}.{random_token(32)}"
+        session = SsoSession(sid=sid, account_id=account_id, auth_time=auth_time or int(now), acr=acr,
                              amr=amr, created_at=now, idle=idle, lifetime=lifetime, last_used=now,
                              shared=shared or "badge" in amr, browser=browser, system=system, place=place)
         self._write(cookie, session, now)
@@ -176,23 +178,22 @@ class SessionStore:
             if acted_for and acted_for not in others:
                 others.append(acted_for)
             return self._write(cookie, session, self.clock(), update=True)
-        member = json.dumps([client_id, acted_for])
-        keys = [self.store.key(self.KIND, cookie), self.store.key(self.PLATFORMS, session.sid)]
-        return bool(self._add(keys, [member, self.clock(), GRACE]))
+        return bool(self._add([self._named(self.KIND, session.sid)],
+                              [round(self.clock(), 3), _secret_hash(cookie), _member(client_id, acted_for)]))
 
     def with_platforms(self, session: SsoSession) -> SsoSession:
         """The session with its platforms, and whom it acted for there, as they are now (`get` reads neither)."""
         if not self.indexed:
             return session
-        found = self.store.raw(lambda r: r.zrange(self.store.key(self.PLATFORMS, session.sid), 0, -1))
-        return _loaded(_core(session), session.last_used, found)
+        raw = self.store.raw(lambda r: r.get(self._named(self.KIND, session.sid)))
+        return _loaded(raw, session.sid) if raw else session
 
     def alive(self, sid: str) -> bool:
         """Whether the session of this sid has not ended (unindexed it cannot be known: yes)."""
         if not self.indexed:
             return True
-        raw, used = self.store.raw(lambda r: r.hmget(self.store.key(self.RECORD, sid), "session", "last_used"))
-        return raw is not None and self.deadline(_loaded(raw, used, [])) > self.clock()
+        raw = self.store.raw(lambda r: r.get(self._named(self.KIND, sid)))
+        return raw is not None and self.deadline(_loaded(raw, sid)) > self.clock()
 
     @staticmethod
     def people_at(session: SsoSession, client_id: str) -> list[str]:
@@ -204,24 +205,16 @@ class SessionStore:
         if not cookie or len(cookie) > 100:
             return None
         if self.indexed:
-            key = self.store.key(self.KIND, cookie)
-            raw = self.store.raw(lambda r: r.get(key))
-            sid = json.loads(raw).get("sid") if raw else None
-            if not isinstance(sid, str):
-                return None
-            taken = self._take(sid, key)
-            if taken is not None:
-                return taken
-        data = self.store.consume(self.KIND, cookie)  # not indexed (yet): it lies under its cookie alone
-        if self.indexed:
-            self.store.delete(self.USED, cookie)
+            sid = _sid(cookie)
+            return self._take(sid, _secret_hash(cookie)) if sid else None
+        data = self.store.consume(self.KIND, cookie)  # not indexed: it lies under its cookie alone
         return SsoSession.load(data) if data else None
 
     def end_sid(self, account_id: str, sid: str) -> SsoSession | None:
         """One session of the person, by its sid; None when it is not theirs or over already."""
         if not self.indexed or not isinstance(sid, str) or not 0 < len(sid) <= 64:
             return None
-        account = self.store.key(self.ACCOUNT, account_id)
+        account = self._named(self.ACCOUNT, account_id)
         if self.store.raw(lambda r: r.zscore(account, sid)) is None:
             return None
         return self._take(sid)
@@ -231,7 +224,7 @@ class SessionStore:
         their platforms learn it (back-channel logout); else that is the caller's to do. A later login starts anew."""
         ended = []
         if self.indexed:
-            account = self.store.key(self.ACCOUNT, account_id)
+            account = self._named(self.ACCOUNT, account_id)
             for sid in self.store.raw(lambda r: r.zrange(account, 0, -1)):
                 if (taken := self._take(_text(sid))) is not None:
                     ended.append(taken)
@@ -255,7 +248,7 @@ class SessionStore:
         cutoff = (self.store.get(self.CUTOFF, keep.account_id) or {}).get("at", 0)
         now = self.clock()
         begun = max(now, cutoff + 0.001)
-        cookie = random_token(32)
+        cookie = f"{keep.sid}.{random_token(32)}"
         self._write(cookie, replace(current or keep, reissued_at=begun, last_used=begun), now)
         return cookie
 
@@ -263,7 +256,7 @@ class SessionStore:
         """The person's sessions that have not ended, with their platforms, newest first."""
         if not self.indexed:
             return []
-        account = self.store.key(self.ACCOUNT, account_id)
+        account = self._named(self.ACCOUNT, account_id)
         sids = [_text(s) for s in self.store.raw(lambda r: r.zrange(account, 0, -1))]
         if not sids:
             return []
@@ -271,14 +264,13 @@ class SessionStore:
         def read(r):
             pipe = r.pipeline(transaction=False)
             for sid in sids:
-                pipe.hmget(self.store.key(self.RECORD, sid), "session", "last_used")
-                pipe.zrange(self.store.key(self.PLATFORMS, sid), 0, -1)
+                pipe.get(self._named(self.KIND, sid))
             return pipe.execute()
 
         answers = self.store.raw(read)
         found, stale, now = [], [], self.clock()
-        for sid, (raw, used), platforms in zip(sids, answers[::2], answers[1::2]):
-            session = _loaded(raw, used, platforms) if raw else None
+        for sid, raw in zip(sids, answers):
+            session = _loaded(raw, sid) if raw else None
             if session is None or session.account_id != account_id:
                 stale.append(sid)
             elif self.deadline(session) > now:
@@ -299,10 +291,10 @@ class SessionStore:
     def _claim(self, sid: str, now: float) -> SsoSession | None:
         if not self.store.raw(lambda r: r.zrem(self.deadlines, sid)):
             return None  # another worker has it
-        raw, used = self.store.raw(lambda r: r.hmget(self.store.key(self.RECORD, sid), "session", "last_used"))
+        raw = self.store.raw(lambda r: r.get(self._named(self.KIND, sid)))
         if raw is None:
             return None  # ended otherwise
-        session = _loaded(raw, used, [])
+        session = _loaded(raw, sid)
         if self.deadline(session) > now:  # used in between: not over
             self.store.raw(lambda r: r.zadd(self.deadlines, {sid: self.deadline(session)}))
             return None
@@ -318,18 +310,18 @@ class SessionStore:
         if not self.indexed:
             data = self.store.get(self.KIND, cookie)
             return SsoSession.load(data) if data else None
-        keys = [self.store.key(self.KIND, cookie), self.store.key(self.USED, cookie)]
-        raw, used = self.store.raw(lambda r: r.mget(keys))
-        if not raw:
+        sid = _sid(cookie)
+        if sid is None:
             return None
-        session = SsoSession.load(json.loads(raw))  # one from before the index holds its platforms and last use
-        if used:
-            session.last_used = float(used)
-        return session
+        raw = self.store.raw(lambda r: r.get(self._named(self.KIND, sid)))
+        data = json.loads(raw) if raw else {}
+        if not hmac.compare_digest(str(data.get("c", "")), _secret_hash(cookie)):
+            return None
+        return _from(data, sid)
 
     def _write(self, cookie: str, session: SsoSession, now: float, update: bool = False) -> bool:
         """A session under a new cookie (`update`, unindexed: over one that still exists), until its deadline; and
-        (indexed) its record, platforms and index entries. Whether it was written."""
+        (indexed) its hash with its platforms, and its index entries. Whether it was written."""
         deadline = self.deadline(session)
         ttl = max(1, math.ceil(deadline - now))
         if not self.indexed:
@@ -337,20 +329,16 @@ class SessionStore:
                 return False  # ended meanwhile
             self.store.put(self.KIND, cookie, asdict(session), ttl)
             return True
-        key, used = self.store.key(self.KIND, cookie), self.store.key(self.USED, cookie)
-        record, platforms = self.store.key(self.RECORD, session.sid), self.store.key(self.PLATFORMS, session.sid)
-        account, span, core = self.store.key(self.ACCOUNT, session.account_id), self.longest + GRACE, _core(session)
-        members = {json.dumps([c, None]): i for i, c in enumerate(session.clients)}
-        members |= {json.dumps([c, who]): len(members) for c, whom in session.acted_for.items() for who in whom}
+        record, account = self._named(self.KIND, session.sid), self._named(self.ACCOUNT, session.account_id)
+        platforms = {_member(c, None): int(now) for c in session.clients}  # when first, in whole seconds
+        platforms |= {_member(c, who): int(now) for c, whom in session.acted_for.items() for who in whom}
+        value = _core(session, u=round(session.last_used or now, 3), d=round(deadline, 3), c=_secret_hash(cookie),
+                      p=platforms)
+        span = self.longest + GRACE
 
         def write(r):
             pipe = r.pipeline()  # MULTI: all or nothing
-            pipe.set(key, core, ex=ttl).set(used, session.last_used or now, ex=ttl).delete(record)
-            pipe.hset(record, mapping={"session": core, "last_used": session.last_used or now, "cookie_key": key,
-                                       "used_key": used, "platforms_key": platforms, "account_key": account})
-            pipe.expire(record, ttl + GRACE).delete(platforms)
-            if members:
-                pipe.zadd(platforms, members).expire(platforms, ttl + GRACE)
+            pipe.set(record, value, ex=ttl + GRACE)
             pipe.zadd(self.deadlines, {session.sid: deadline}).expire(self.deadlines, span)
             pipe.zadd(account, {session.sid: deadline}).expire(account, span)
             pipe.execute()
@@ -365,31 +353,56 @@ class SessionStore:
             return self._write(cookie, session, now, update=True)
         deadline = self.deadline(session)
         ttl = max(1, math.ceil(deadline - now))
-        keys = [self.store.key(self.KIND, cookie), self.store.key(self.USED, cookie),
-                self.store.key(self.RECORD, session.sid), self.store.key(self.PLATFORMS, session.sid),
-                self.deadlines, self.store.key(self.ACCOUNT, session.account_id)]
-        seeds = [json.dumps([c, None]) for c in session.clients]
-        seeds += [json.dumps([c, who]) for c, whom in session.acted_for.items() for who in whom]
-        args = [now, deadline, ttl, GRACE, self.longest + GRACE, session.sid, _core(session), *seeds]
+        keys = [self._named(self.KIND, session.sid), self.deadlines, self._named(self.ACCOUNT, session.account_id)]
+        args = [round(now, 3), _secret_hash(cookie), round(deadline, 3), ttl + GRACE, self.longest + GRACE, session.sid]
         return bool(self._touch(keys, args))
 
-    def _take(self, sid: str, cookie_key: str = "") -> SsoSession | None:
+    def _take(self, sid: str, cookie_hash: str = "") -> SsoSession | None:
         """The session, taken by exactly one caller with its cookie's keys, platforms and index entries (`cookie_key`:
         only when it is still under that cookie); None when it is over already."""
-        taken = self._take_script([self.store.key(self.RECORD, sid), self.deadlines], [sid, cookie_key])
-        return _loaded(*taken) if taken else None
+        taken = self._take_script([self._named(self.KIND, sid), self.deadlines],
+                                  [sid, cookie_hash, self.store.plain(self.ACCOUNT, "")])
+        return _loaded(taken, sid) if taken else None
 
 
-def _core(session: SsoSession) -> str:
-    return json.dumps({k: v for k, v in asdict(session).items() if k not in MUTABLE})
+def _core(session: SsoSession, **extra) -> str:
+    """What a session is, compactly (no empty or default values: SsoSession.load fills them in again), with `extra`
+    (its last use, deadline, cookie's hash and platforms)."""
+    defaults = {name: f.default for name, f in SsoSession.__dataclass_fields__.items()}
+    core = {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(session).items()
+            if k not in MUTABLE and v is not None and v != defaults.get(k)}
+    return json.dumps(core | extra, separators=(",", ":"))
 
 
-def _loaded(raw, used, platforms: list) -> SsoSession:
-    """A session from its record: what it is, its last use, and its platforms (each with whom for, or null)."""
-    session = SsoSession.load(json.loads(raw))
-    session.last_used = float(used or 0)
-    for member in platforms:
-        client_id, whom = json.loads(member)
+def _member(client_id: str, whom: str | None) -> str:
+    """A platform of a session: its client id, and whom the person acted for there (client ids and account ids hold
+    no spaces)."""
+    return f"{client_id} {whom}" if whom else client_id
+
+
+def _sid(cookie: str) -> str | None:
+    """The sid a cookie names (`<sid>.<secret>`), or None for a cookie of another shape."""
+    sid, dot, secret = cookie.partition(".")
+    return sid if dot and 0 < len(sid) <= 32 and secret and sid.replace("-", "").replace("_", "").isalnum() else None
+
+
+def _secret_hash(cookie: str) -> str:
+    """What a session keeps of its cookie: 128 bits of the SHA-256 of the whole cookie value, base64url."""
+    return base64.urlsafe_b64encode(hashlib.sha256(cookie.encode()).digest()[:16]).decode().rstrip("=")
+
+
+def _loaded(raw, sid) -> SsoSession:
+    return _from(json.loads(raw), sid)
+
+
+def _from(data: dict, sid) -> SsoSession:
+    """A session from its stored value: what it is, its last use, and its platforms (each with whom for, or none),
+    in the order they were first used."""
+    session = SsoSession.load({**data, "sid": _text(sid)})
+    session.last_used = float(data.get("u") or 0)
+    platforms = data.get("p") or {}
+    for member in sorted(platforms, key=lambda m: platforms[m]):  # cjson writes an empty table as {}, never []
+        client_id, _, whom = member.partition(" ")
         if client_id not in session.clients:
             session.clients.append(client_id)
         whose = session.acted_for.setdefault(client_id, []) if whom else []

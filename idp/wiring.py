@@ -32,9 +32,17 @@ class Container:
     def __init__(self, settings: Settings):
         self.settings = settings.with_secret()
 
+    def after_fork(self) -> None:
+        """In a new worker process (gunicorn forks after loading the app): open connections of its own."""
+        if "db" in self.__dict__:
+            self.db.engine.dispose(close=False)
+        if "store" in self.__dict__:
+            self.store.redis.connection_pool.reset()
+
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_url)
+        s = self.settings
+        return Database(s.database_url, s.database_pool_size, s.database_max_overflow)
 
     @cached_property
     def vault(self) -> Vault:
@@ -47,7 +55,8 @@ class Container:
 
     @cached_property
     def store(self) -> RedisStore:
-        return RedisStore(connect(self.settings.redis_url, self.settings.var_dir))
+        s = self.settings
+        return RedisStore(connect(s.redis_url, s.var_dir, s.redis_sentinels, s.redis_sentinel_service))
 
     @cached_property
     def sessions(self) -> SessionStore:

@@ -5,5 +5,5 @@ from config.settings import Settings
 from idp import configure_logging, create_app
 
 settings = Settings.from_env()
-configure_logging(settings.log_level)
+configure_logging(settings.log_level, settings.log_format)
 app = create_app(settings)

@@ -157,6 +157,36 @@ def worker_redis(url: str) -> str:
     return f"{base}/{index}"
 
 
+def serve(command: list[str], env: dict, workdir: Path, log: Path, http: httpx.Client) -> subprocess.Popen:
+    """Start a server process writing to `log`, and wait until `http` finds it ready (/readyz answers 200)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
+    name = " ".join([Path(command[0]).name, *command[1:]])
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited: {log.read_text()[-2000:]}")
+        try:
+            if http.get("/readyz").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    end(proc)
+    raise AssertionError(f"{name} never became ready: {log.read_text()[-2000:]}")
+
+
+def end(proc: subprocess.Popen | None, wait: int = 10) -> None:
+    """Stop a process started here: SIGTERM, then SIGKILL when it has not ended within `wait` seconds."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class LiveProvider:
     def __init__(self, workdir: Path, database_url: str, extra_env: dict | None = None):
         self.workdir = workdir
@@ -209,29 +239,17 @@ class LiveProvider:
 
     def start(self) -> LiveProvider:
         self.run("db", "upgrade")
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen([LEERID, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                                     cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"leerid serve exited: {self.log.read_text()[-2000:]}")
-            try:
-                if self.http.get("/readyz").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"leerid serve never became ready: {self.log.read_text()[-2000:]}")
+        self.proc = serve([LEERID, "serve", "--host", "127.0.0.1", "--port", str(self.port)], self.env,
+                          self.workdir, self.log, self.http)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        end(self.proc)
         self.http.close()
+
+    def another_process(self, gunicorn: bool = True) -> Replica:
+        """A second process of this provider (not started), on a port of its own with the same settings."""
+        return Replica(self, gunicorn=gunicorn)
 
     # --- provisioning, as an operator would ---
 
@@ -263,6 +281,42 @@ class LiveProvider:
         if self.schools and activate and "consent" not in args:  # school-agreement: every school takes it on
             self.cli("clients", "activate", out["client_id"], *(a for n in self.schools for a in ("--school", n)))
         return dict(out, redirect_uri=redirect_uri)
+
+
+class Replica:
+    """Another process of a running provider on a port of its own, with the same settings (issuer, database, Redis,
+    secret key, var dir): gunicorn with config/gunicorn.py as in production, or `leerid serve`.
+
+    Its `issuer` is the provider's, so the helpers that take a provider check tokens against it; `http` and `url`
+    reach this process (discovery still names the issuer's endpoints: send a URL here with `at`)."""
+
+    def __init__(self, provider: LiveProvider, gunicorn: bool = True, workers: int = 2):
+        self.issuer = provider.issuer
+        self.workdir = provider.workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(provider.env, LEERID_BIND=f"127.0.0.1:{self.port}", LEERID_WORKERS=str(workers))
+        if gunicorn:
+            self.command = [str(Path(sys.executable).with_name("gunicorn")), "-c", "python:config.gunicorn",
+                            "idp.wsgi:app"]
+        else:
+            self.command = [LEERID, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.log = provider.workdir / f"server-{self.port}.log"
+        self.http = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Replica:
+        self.proc = serve(self.command, self.env, self.workdir, self.log, self.http)
+        return self
+
+    def stop(self) -> None:
+        end(self.proc, wait=30)  # gunicorn lets its workers finish their requests first
+        self.http.close()
+
+    def at(self, url: str) -> str:
+        """A URL of the provider (under its issuer), sent to this process instead."""
+        assert url.startswith(self.issuer + "/"), url
+        return self.url + url.removeprefix(self.issuer)
 
 
 def cleanup(workdir: Path) -> None:

@@ -28,12 +28,12 @@ SECOND = ()
 
 
 @pytest.fixture(scope="module")
-def first(provider):
+def first(provider, school):  # the school first: a school-agreement platform is activated for the schools there are
     return provider.client(*FIRST)
 
 
 @pytest.fixture(scope="module")
-def second(provider):
+def second(provider, school):
     return provider.client(*SECOND)
 
 
