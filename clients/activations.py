@@ -26,3 +26,8 @@ class SchoolActivation(Base):
     created_at = mapped_column(UtcDateTime, default=utcnow)
     ended_at = mapped_column(UtcDateTime, nullable=True)
 
+    @property
+    def changes_platform(self) -> str:
+        """A change of it is a change of the platform (idp/changes.py)."""
+        return self.client_id
+

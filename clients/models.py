@@ -47,6 +47,11 @@ class Client(Base, ClientMixin):
     # --- ClientMixin (Authlib) ---
 
     @property
+    def changes_platform(self) -> str:
+        """A change of it is a change of the platform (idp/changes.py)."""
+        return self.client_id
+
+    @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
 

@@ -136,6 +136,11 @@ class ReleasePolicy(Base):
     def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.document.rules if rule.name == name), None)
 
+    @property
+    def changes_platform(self) -> str:
+        """A change of it is a change of the platform (idp/changes.py)."""
+        return self.client_id
+
 
 class PolicyRequest(Base):
     """A vendor's request to change its platform's policy, waiting for the operator."""

@@ -138,6 +138,10 @@ class ClientRegistry:
         self._cache.pop(client_id, None)
         self._activated.pop(client_id, None)
 
+    def forget_all(self) -> None:
+        self._cache.clear()
+        self._activated.clear()
+
     def activated_by(self, client_id: str) -> frozenset[int]:
         """The schools (ids) that activated the platform now, cached like the platform itself."""
         hit, now = self._activated.get(client_id), time.monotonic()

@@ -16,17 +16,22 @@ database and Redis connections after the fork (SQLAlchemy's pool and redis-py's 
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
 
 # /metrics adds up every worker's counts (prometheus_client's multiprocess mode), chosen when it is first imported:
-# here, before the app is loaded. A directory of this server's own (another on the machine keeps its counts), emptied
-# at the start so that counts of an earlier run are not added again, removed when it stops.
-metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(),
-                                                                             f"leerid-metrics-{os.getpid()}"))
-shutil.rmtree(metrics_dir, ignore_errors=True)
-os.makedirs(metrics_dir, exist_ok=True)
+# here, before the app is loaded. PROMETHEUS_MULTIPROC_DIR names a directory (its metric files of an earlier run are
+# removed, nothing else); unset, a new private one is made, and removed when the server stops.
+metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+owned = not metrics_dir
+if owned:
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leerid-metrics-")
+else:
+    os.makedirs(metrics_dir, exist_ok=True)
+    for stale in glob.glob(os.path.join(metrics_dir, "*.db")):
+        os.remove(stale)
 
 bind = os.environ.get("LEERID_BIND", "0.0.0.0:5000")
 workers = int(os.environ.get("LEERID_WORKERS") or 2 * (os.cpu_count() or 1))
@@ -60,4 +65,5 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    shutil.rmtree(metrics_dir, ignore_errors=True)
+    if owned:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

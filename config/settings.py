@@ -55,7 +55,7 @@ def _sentinels(raw: str | None) -> tuple[tuple[str, int], ...]:
         host, _, port = item.strip().rpartition(":")
         if not item.strip():
             continue
-        if not host or not port.isdigit():
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"LEERID_REDIS_SENTINELS lists host:port pairs, got {item.strip()!r}")
         found.append((host.strip("[]"), int(port)))
     return tuple(found)
@@ -202,6 +202,10 @@ class Settings:
         if not all(1 <= idle <= lifetime for idle, lifetime in pairs):
             raise ConfigError("every session time-out (LEERID_SESSION_TTL, LEERID_PUPIL_SHARED_SESSION_TTL, ...) must "
                               "be at least 1 second and at most its _MAX_AGE")
+        database = urlsplit(self.redis_url or "redis://").path.strip("/")
+        if self.redis_sentinels and database and not (database.isascii() and database.isdigit()):
+            raise ConfigError("with LEERID_REDIS_SENTINELS, LEERID_REDIS_URL names at most a database number, "
+                              "e.g. redis://:password@/0")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"LEERID_LOG_FORMAT must be text or json, got {self.log_format!r}")
         if self.database_pool_size < 1 or self.database_max_overflow < 0:

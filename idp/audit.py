@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, Integer, String, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp.db import Base, Database, UtcDateTime, utcnow
 
 GENESIS = "0" * 64
+READ_ONLY = "25006"  # PostgreSQL: a write in a read-only transaction (a replica)
 log = logging.getLogger("leerid")
 
 
@@ -120,7 +121,7 @@ class AuditLog:
             while not stop.wait(every):
                 try:
                     self.seal()
-                except SQLAlchemyError:
+                except Exception:  # the thread never dies: sealing goes on when the database is back
                     log.exception("audit records could not be sealed; trying again")
 
         thread = threading.Thread(target=run, name="audit-seal", daemon=True)
@@ -128,14 +129,21 @@ class AuditLog:
         return thread
 
     def verify(self, batch: int = 5000) -> tuple[int, Broken | None]:
-        """Seal what was written, then walk the chain: (records checked, the first broken record or None). A record
-        written without a place in the chain after that is a record slipped in behind the sealer's back."""
-        self.seal()
+        """Seal what was written (not on a read-only replica: what is chained already is checked), then walk the
+        chain up to the head read first (a worker may seal more meanwhile): (records checked, the first broken
+        record or None)."""
+        try:
+            self.seal()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != READ_ONLY:
+                raise
         prev, expected, checked = GENESIS, 1, 0
         with self.db.read() as session:
             head = session.get(AuditHead, 1)
+            last = head.seq if head is not None else 0
             while True:
-                rows = list(session.scalars(select(AuditEvent).where(AuditEvent.position >= expected)
+                rows = list(session.scalars(select(AuditEvent).where(AuditEvent.position >= expected,
+                                                                     AuditEvent.position <= last)
                                             .order_by(AuditEvent.position).limit(batch)))
                 for row in rows:
                     problem = self._check(row, prev, expected)

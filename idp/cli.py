@@ -84,6 +84,7 @@ def serve(host, port, as_json):
     from idp.cli_worker import in_background
 
     in_background(app.extensions["leerid"])  # back-channel logouts go out with nothing else to start
+    app.extensions["leerid"].follow_changes()  # platforms changed by another process are forgotten at once
     # SIGTERM ends the process the way Ctrl-C does, so the embedded Redis is shut down with it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not as_json:

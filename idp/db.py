@@ -1,7 +1,7 @@
 """The SQL database: declarative base, engine and units of work."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,13 +43,13 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # No ping before each use (a round trip per transaction): a connection PostgreSQL dropped fails its request
-    # once (503) and SQLAlchemy then replaces every connection of the pool; recycling keeps them fresh.
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800,
-                         pool_use_lifo=True)
+    # A ping before each use (one round trip) replaces a connection PostgreSQL dropped before a request uses it,
+    # rather than in the middle of one. Errors never show their parameters (names, addresses) in a log.
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+                         pool_recycle=1800, pool_use_lifo=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -60,6 +60,17 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
+CHANGED = "leerid.changed"  # in a session's info: the platforms its flushes changed
+
+
+def _note_changes(session: Session, _context) -> None:
+    """Rows that say which platform they belong to (`changes_platform`) note it, for after the commit."""
+    for row in (*session.new, *session.dirty, *session.deleted):
+        platform = getattr(row, "changes_platform", None)
+        if platform is not None:
+            session.info.setdefault(CHANGED, set()).add(platform)
+
+
 class Database:
     """One engine and its sessions; `transaction()` is the unit of work."""
 
@@ -67,6 +78,15 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size, max_overflow)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.committed: Callable[[set[str]], None] | None = None  # told the changed platforms of each commit
+        event.listen(self.sessions, "after_flush", _note_changes)
+        event.listen(self.sessions, "after_commit", self._tell_changes)
+        event.listen(self.sessions, "after_rollback", lambda session: session.info.pop(CHANGED, None))
+
+    def _tell_changes(self, session: Session) -> None:
+        changed = session.info.pop(CHANGED, None)
+        if changed and self.committed is not None:
+            self.committed(changed)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -24,7 +24,9 @@ def connect(url: str | None, var_dir: Path, sentinels: tuple = (), service: str 
     options = {"socket_timeout": 5, "socket_connect_timeout": 5, "health_check_interval": 30}
     if sentinels:
         parts = urlsplit(url or "redis://")
-        database = int(parts.path.strip("/") or 0)
+        database = int(parts.path.strip("/") or 0)  # checked by Settings.check
+        if parts.scheme == "rediss":
+            options["ssl"] = True
         sentinel = Sentinel(list(sentinels), sentinel_kwargs={"socket_timeout": 2, "socket_connect_timeout": 2},
                             **options)
         return sentinel.master_for(service, db=database, username=unquote(parts.username or "") or None,
@@ -46,8 +48,8 @@ class RedisStore:
 
     @staticmethod
     def key(kind: str, ident: str) -> str:
-        """The key of a secret value (a cookie, a code, a name): 128 bits of its SHA-256, never the value."""
-        return f"leerid:{kind}:{sha256_hex(ident)[:32]}"
+        """The key of a secret value (a code, a name, a cookie): its SHA-256, never the value."""
+        return f"leerid:{kind}:{sha256_hex(ident)}"
 
     @staticmethod
     def plain(kind: str, ident: str) -> str:

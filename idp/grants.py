@@ -47,15 +47,20 @@ def _active_account(container, account_id: str):
 def record_release(container, account_id: str, client, claims: dict, via: str, scope: str,
                    actor_id: str | None = None, token_id: str | None = None) -> None:
     """The attributes_released audit record: what went where, and on which basis, for the person's receipts
-    (`actor_id`: who acted for them under a mandate). With `token_id` (an access token's jti), once per token and
-    endpoint: a platform that asks userinfo again with the same token learns nothing new."""
-    if token_id and not container.store.add("release-recorded", f"{via}:{token_id}", {},
-                                            container.settings.access_token_ttl):
-        return
-    container.audit.record("attributes_released", actor_id=actor_id or account_id, subject_id=account_id,
-                           client_id=client.client_id,
-                           detail={"via": via, "claims": sorted(claims), "scope": scope, "basis": client.basis,
-                                   "policy_version": client.policy_version})
+    (`actor_id`: who acted for them under a mandate). With `token_id` (an access token's jti), once per token,
+    endpoint and set of attributes: a platform that asks userinfo again with the same token learns nothing new."""
+    marker = f"{via}:{token_id}:{','.join(sorted(claims))}" if token_id else None
+    if marker and not container.store.add("release-recorded", marker, {}, container.settings.access_token_ttl):
+        return  # these attributes, by this token, at this endpoint: recorded already
+    detail = {"via": via, "claims": sorted(claims), "scope": scope, "basis": client.basis,
+              "policy_version": client.policy_version}
+    try:
+        container.audit.record("attributes_released", actor_id=actor_id or account_id, subject_id=account_id,
+                               client_id=client.client_id, detail=detail)
+    except Exception:
+        if marker:
+            container.store.delete("release-recorded", marker)  # not recorded: the next call records it
+        raise
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):

@@ -57,10 +57,12 @@ for i = 2, 3 do
 end
 return 1
 """
-# KEYS: the session. ARGV: now, the cookie's hash, the platform (and whom for).
+# KEYS: the session. ARGV: now, the cookie's hash, the platform (and whom for), numbered in the order of first use.
 ADD_SCRIPT = LIVING + """
 if s.p[ARGV[3]] == nil then
-  s.p[ARGV[3]] = math.floor(tonumber(ARGV[1]))
+  local n = 0
+  for _ in pairs(s.p) do n = n + 1 end
+  s.p[ARGV[3]] = n + 1
   redis.call('set', KEYS[1], cjson.encode(s), 'KEEPTTL')
 end
 return 1
@@ -330,8 +332,9 @@ class SessionStore:
             self.store.put(self.KIND, cookie, asdict(session), ttl)
             return True
         record, account = self._named(self.KIND, session.sid), self._named(self.ACCOUNT, session.account_id)
-        platforms = {_member(c, None): int(now) for c in session.clients}  # when first, in whole seconds
-        platforms |= {_member(c, who): int(now) for c, whom in session.acted_for.items() for who in whom}
+        members = [_member(c, None) for c in session.clients]
+        members += [_member(c, who) for c, whom in session.acted_for.items() for who in whom]
+        platforms = {member: n for n, member in enumerate(dict.fromkeys(members), 1)}  # in the order of first use
         value = _core(session, u=round(session.last_used or now, 3), d=round(deadline, 3), c=_secret_hash(cookie),
                       p=platforms)
         span = self.longest + GRACE
@@ -358,8 +361,8 @@ class SessionStore:
         return bool(self._touch(keys, args))
 
     def _take(self, sid: str, cookie_hash: str = "") -> SsoSession | None:
-        """The session, taken by exactly one caller with its cookie's keys, platforms and index entries (`cookie_key`:
-        only when it is still under that cookie); None when it is over already."""
+        """The session, taken by exactly one caller with its index entries (`cookie_hash`: only when it is still under
+        that cookie); None when it is over already."""
         taken = self._take_script([self._named(self.KIND, sid), self.deadlines],
                                   [sid, cookie_hash, self.store.plain(self.ACCOUNT, "")])
         return _loaded(taken, sid) if taken else None
@@ -369,7 +372,7 @@ def _core(session: SsoSession, **extra) -> str:
     """What a session is, compactly (no empty or default values: SsoSession.load fills them in again), with `extra`
     (its last use, deadline, cookie's hash and platforms)."""
     defaults = {name: f.default for name, f in SsoSession.__dataclass_fields__.items()}
-    core = {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(session).items()
+    core = {k: v for k, v in asdict(session).items()  # times unrounded: a cut-off compares them exactly
             if k not in MUTABLE and v is not None and v != defaults.get(k)}
     return json.dumps(core | extra, separators=(",", ":"))
 
@@ -383,7 +386,8 @@ def _member(client_id: str, whom: str | None) -> str:
 def _sid(cookie: str) -> str | None:
     """The sid a cookie names (`<sid>.<secret>`), or None for a cookie of another shape."""
     sid, dot, secret = cookie.partition(".")
-    return sid if dot and 0 < len(sid) <= 32 and secret and sid.replace("-", "").replace("_", "").isalnum() else None
+    plain = sid.replace("-", "").replace("_", "")
+    return sid if dot and 0 < len(sid) <= 32 and secret and plain.isascii() and plain.isalnum() else None
 
 
 def _secret_hash(cookie: str) -> str:

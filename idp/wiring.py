@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property
 
 from clients.consents import ConsentStore
@@ -11,6 +12,7 @@ from config.settings import Settings
 from idp.accounts import AccountService
 from idp.activation import Activation
 from idp.audit import AuditLog
+from idp.changes import ChangeFeed
 from idp.codes import CodeStore
 from idp.crypto import Passwords, Vault
 from idp.db import Database
@@ -33,16 +35,20 @@ class Container:
         self.settings = settings.with_secret()
 
     def after_fork(self) -> None:
-        """In a new worker process (gunicorn forks after loading the app): open connections of its own."""
+        """In a new worker process (gunicorn forks after loading the app): open connections of its own, and follow
+        the platforms changed elsewhere (threads do not survive a fork)."""
         if "db" in self.__dict__:
             self.db.engine.dispose(close=False)
         if "store" in self.__dict__:
             self.store.redis.connection_pool.reset()
+        self.follow_changes()
 
     @cached_property
     def db(self) -> Database:
         s = self.settings
-        return Database(s.database_url, s.database_pool_size, s.database_max_overflow)
+        db = Database(s.database_url, s.database_pool_size, s.database_max_overflow)
+        db.committed = self._platforms_changed
+        return db
 
     @cached_property
     def vault(self) -> Vault:
@@ -94,6 +100,25 @@ class Container:
     @cached_property
     def clients(self) -> ClientRegistry:
         return ClientRegistry(self.db, self.settings.client_cache_seconds)
+
+    def _platforms_changed(self, changed: set[str]) -> None:
+        """After a commit that changed platforms: this process forgets them at once, the others when they hear."""
+        for client_id in changed:
+            self.clients.forget(client_id)
+        self.changes.publish(changed)
+
+    @cached_property
+    def changes(self) -> ChangeFeed:
+        return ChangeFeed(self.store)
+
+    def follow_changes(self) -> threading.Event | None:
+        """This process follows the platforms changed elsewhere (a thread; set the event to stop it)."""
+        if self.settings.client_cache_seconds <= 0:
+            return None  # nothing cached, nothing to forget
+        stop = threading.Event()
+        clients = self.clients
+        self.changes.follow(lambda client_id: clients.forget(client_id) if client_id else clients.forget_all(), stop)
+        return stop
 
     @cached_property
     def subjects(self) -> Subjects:

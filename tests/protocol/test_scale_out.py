@@ -4,7 +4,8 @@ Redis Sentinel (LEERID_REDIS_SENTINELS).
 
 Two processes share every setting (issuer, database, Redis, secret key, var dir): `first` is `leerid serve`, `second`
 is gunicorn with config/gunicorn.py and two workers, as in production. The browser's cookies for 127.0.0.1 go to
-both ports.
+both ports. They keep platforms in their caches for five minutes, as in production (the other test providers keep
+none): a platform changed elsewhere must be dropped from every cache at once (idp/changes.py).
 
 Clients of this file:
   platform -- confidential, default scopes
@@ -27,6 +28,7 @@ from tests.live import LiveProvider, Replica, end, free_port, fresh_database
 from tests.protocol.helpers import (
     SSO_COOKIE,
     Browser,
+    NotAtPlatform,
     assert_oauth_error,
     authorize_url,
     discovery,
@@ -48,7 +50,7 @@ def pair(tmp_path_factory):
     """(first, second): two processes of one provider."""
     workdir = tmp_path_factory.mktemp("scale-out")
     with fresh_database(workdir) as url:
-        first = LiveProvider(workdir, url)
+        first = LiveProvider(workdir, url, {"LEERID_CLIENT_CACHE_SECONDS": "300"})
         second = first.another_process(gunicorn=True)
         try:
             first.start()
@@ -233,3 +235,33 @@ def test_on_redis_sentinel_logins_and_tokens_use_the_primary_it_names(on_sentine
         assert primary.dbsize() > before
         assert any(key.startswith(b"leerid:session:") for key in primary.scan_iter(match="leerid:*"))
         assert other.dbsize() == 0, "the database LEERID_REDIS_URL names, not 0"
+
+
+def test_a_platform_changed_elsewhere_is_seen_at_once_by_every_process(first, second, platform, browser):
+    """Both processes cached that the platform serves only the first school; the command line (another process)
+    activates it for a second one: both serve that school's pupil at once, not after their cache's five minutes."""
+    other = first.school()  # after the platform was made: not activated for it
+    pupil = first.user(school=other)
+    with pytest.raises(NotAtPlatform, match="403"):
+        browser.authorize(authorize_url(first, platform), pupil)  # logged in; the platform refused
+    for process in (first, second, second):  # gunicorn's two workers: whichever answers has it cached now
+        refused = browser.http.get(process.at(authorize_url(first, platform)) if process is second
+                                   else authorize_url(first, platform))
+        assert refused.status_code == 403, refused.text[:300]
+    first.cli("clients", "activate", platform["client_id"], "--school", other)
+    for process in (first, second, second, second):
+        url = authorize_url(first, platform)
+        answer = served(browser, process.at(url) if process is second else url)
+        assert answer.is_redirect and answer.headers["location"].startswith(platform["redirect_uri"] + "?"), \
+            (answer.status_code, answer.text[:300])
+
+
+def served(browser, url: str, attempts: int = 50):
+    """The answer to `url` once the change was heard: published right after the commit, it arrives within
+    milliseconds; a process that never hears it keeps refusing for its cache's five minutes."""
+    for _ in range(attempts):
+        answer = browser.http.get(url)
+        if answer.status_code != 403:
+            return answer
+        time.sleep(0.1)
+    return answer

@@ -16,7 +16,7 @@ DOMAIN = [
     "idp/school_admin.py", "idp/scim_schema.py", "idp/scim_people.py", "idp/scim_groups.py",
     "clients/models.py", "clients/service.py", "clients/subjects.py", "clients/activations.py",
     "clients/consents.py", "idp/guard.py", "idp/password_rules.py", "idp/passkeys.py", "idp/badges.py",
-    "idp/mfa_policy.py", "idp/rekey.py",
+    "idp/mfa_policy.py", "idp/changes.py", "idp/rekey.py",
 ]
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mandates").glob("*.py"))
 DOMAIN += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "config").glob("*.py"))

@@ -414,3 +414,52 @@ def test_a_session_read_by_its_cookie_has_its_platforms(sessions, redis):
     assert (read.clients, read.acted_for) == (["platform"], {"platform": ["child"]})
     found = sessions.with_platforms(read)
     assert (found.clients, found.acted_for, found.sid) == (["platform"], {"platform": ["child"]}, read.sid)
+
+
+# --- one value per session (review of issue 8): the cookie, the Lua round trip, the cut-off ------------------------
+
+PLACE = {"number": "012345", "name": "Sint-Ëloi Ä\u00df \u2603 \U0001F3EB College \"de/Brug\""}
+
+
+def test_the_lua_round_trip_keeps_what_a_session_is_and_the_order_of_its_platforms(sessions, clock):
+    cookie, made = sessions.create("anna", "urn:leerid:acr:mfa", ["pwd", "otp"], browser="Samsung Internet",
+                                   system="Android", place=PLACE, idle=1800, lifetime=43200)
+    for client in ("p3", "p1", "p2"):
+        clock.advance(0.001)
+        assert sessions.add_client(cookie, made, client)  # Lua: decoded, changed, encoded again
+    clock.advance(TOUCH + 1)
+    assert sessions.get(cookie) is not None  # TOUCH: the same
+    got = sessions.with_platforms(made)
+    assert (got.place, got.amr, got.browser, got.auth_time, got.created_at, got.idle, got.lifetime) == (
+        PLACE, ["pwd", "otp"], "Samsung Internet", made.auth_time, made.created_at, 1800, 43200)
+    assert got.clients == ["p3", "p1", "p2"], "in the order first used"
+    assert sessions.with_platforms(sessions.get(cookie)).clients == ["p3", "p1", "p2"]
+
+
+def test_a_cookie_made_from_the_sid_never_holds(sessions):
+    """Platforms learn the sid (ID and logout tokens); the cookie's secret part never leaves the browser."""
+    cookie, made = sessions.create("anna", "acr", ["pwd"])
+    secret = cookie.split(".", 1)[1]
+    for forged in (made.sid, f"{made.sid}.", f"{made.sid}.x", f"{made.sid}.{'A' * 43}", f"{made.sid}..{secret}",
+                   f"{made.sid}.{secret}x", f"{made.sid}\u0663.{secret}"):
+        assert sessions.get(forged) is None, forged
+        assert sessions.end(forged) is None, forged
+        assert not sessions.add_client(forged, made, "evil")
+    assert sessions.with_platforms(sessions.get(cookie)).clients == []
+
+
+def test_a_reissued_session_s_old_cookie_neither_holds_nor_ends_it(sessions):
+    old, made = sessions.create("anna", "acr", ["pwd"])
+    new = sessions.reissue(made)
+    assert sessions.get(old) is None and sessions.end(old) is None
+    assert sessions.get(new) is not None
+
+
+def test_a_login_a_moment_before_a_log_out_everywhere_ends_with_it(sessions, clock):
+    """Times are kept exactly: a login begun a tenth of a millisecond before the cut-off is not counted as after."""
+    clock.now = 1_763_870_000.1236
+    sessions.end_all("anna")
+    clock.now = 1_763_870_000.1235  # a login that raced it
+    cookie, _ = sessions.create("anna", "acr", ["pwd"])
+    clock.now = 1_763_870_000.1236 + TOUCH + 1
+    assert sessions.get(cookie) is None
