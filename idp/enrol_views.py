@@ -70,10 +70,10 @@ def enrol_first(interaction: Interaction, result: AuthResult):
     if result.acr == ACR_MFA or (interaction.step == SKIPPED and interaction.second_factor_for == result.account_id):
         return None
     container = services()
-    if container.login.has_second_factor(result.account_id):
+    if container.login.has_second_factor(result.account_id, result):
         return None  # the second factor's own page asks for it (a passkey, say)
     policy = mfa_policy()
-    if not (policy.required(result.account_id) or asks_mfa(interaction.params.get("acr_values"), _client(interaction))):
+    if not (policy.required(result.account_id, result.roles) or asks_mfa(interaction.params.get("acr_values"), _client(interaction))):
         notice = policy.reset_notice(result.account_id)
         if notice is None or notice.logins_since > 1:
             return None

@@ -329,8 +329,9 @@ def _logged_in(interaction: Interaction, result):
     interaction.logged_in = True
     interaction.second_factor_for, interaction.second_factor_amr, interaction.step_up = None, None, False
     container.interactions.rebind(interaction, binding())
-    if "badge" not in result.amr and (result.acr == ACR_MFA or not container.login.has_second_factor(result.account_id)):
-        full_login(result.account_id)
+    if "badge" not in result.amr and (result.acr == ACR_MFA
+                                      or not container.login.has_second_factor(result.account_id, result)):
+        full_login(result.account_id, result.version)
     return set_sso_cookie(_resume(interaction), cookie, None if terms.shared else terms.lifetime)
 
 

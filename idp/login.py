@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,6 +27,10 @@ class AuthResult:
     amr: list[str]
     auth_time: int
     second_factor: tuple[str, ...] = ()  # ("otp", "hwk"): the password was right; one of these must follow first
+    # What the password login read already, so that the steps after it need not read it again (None: not read):
+    factors: tuple[str, ...] | None = None  # the second factors the account has
+    roles: frozenset[str] | None = None  # the roles of its memberships current today
+    version: str | None = None  # its credential version (for the guard's device cookie)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class _Found:
     stored: str | None  # the password hash; None for an unknown or deactivated account
     key: str  # what the guard counts by: the account id, or the unknown name
     version: str  # changes with the password: a new password starts with a clean count and ends device trust
+    roles: frozenset[str] = frozenset()  # the roles of its memberships current today
 
 
 class RecoveryCodes(Protocol):
@@ -68,13 +74,16 @@ class LoginService:
             self._failed(attempt, "login_failed", "pwd", account_id, found.name)
             raise InvalidCredentials("unknown user or wrong password")
         self.guard.succeeded(attempt)
+        version = found.version
         if self.passwords.needs_rehash(found.stored):
             self._rehash(account_id, password)
-        if self.has_second_factor(account_id):  # the login is audited once the code is right too
-            return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()),
-                              second_factor=self.second_factors(account_id))
+            version = None  # a new hash: read again when needed
+        factors = self.second_factors(account_id)
+        read = {"factors": factors, "roles": found.roles, "version": version}
+        if factors:  # the login is audited once the code is right too
+            return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()), second_factor=factors, **read)
         self.audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": ["pwd"]})
-        return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()))
+        return AuthResult(account_id, ACR_PASSWORD, ["pwd"], int(time.time()), **read)
 
     def recover(self, username: str, password: str, code: str, source: str, codes: RecoveryCodes,
                 device: str | None = None) -> AuthResult:
@@ -97,7 +106,10 @@ class LoginService:
         self.audit.record("login", actor_id=account_id, subject_id=account_id, detail={"amr": methods})
         return AuthResult(account_id, ACR_MFA, methods, int(time.time()))
 
-    def has_second_factor(self, account_id: str) -> bool:
+    def has_second_factor(self, account_id: str, result: AuthResult | None = None) -> bool:
+        """`result`: the login of that account just now, which may know it already."""
+        if result is not None and result.account_id == account_id and result.factors is not None:
+            return bool(result.factors)
         return bool(self.second_factors(account_id))
 
     def second_factors(self, account_id: str) -> tuple[str, ...]:
@@ -130,7 +142,10 @@ class LoginService:
             account = AccountRepository(session).find_by_username(username)
             stored = account.password_hash if account and account.disabled_at is None else None
             account_id = account.id if account else None
-        return _Found(username, account_id, stored, account_id or Guard.unknown(username), credential_version(stored))
+            today = date.today()
+            roles = frozenset(m.role for m in account.memberships if m.current(today)) if account else frozenset()
+        return _Found(username, account_id, stored, account_id or Guard.unknown(username), credential_version(stored),
+                      roles)
 
     def _failed(self, attempt: Attempt, event: str, method: str, account_id: str | None, name: str = "") -> None:
         """Audited (never the secret typed), then counted: it may lock the account. A name that names no one is

@@ -74,10 +74,13 @@ class MfaPolicy:
         self.roles = tuple(roles)
         self.clock = clock
 
-    def required(self, account_id: str) -> bool:
-        """Whether the person has a current membership in a role that needs a second factor."""
+    def required(self, account_id: str, roles: frozenset[str] | None = None) -> bool:
+        """Whether the person has a current membership in a role that needs a second factor (`roles`: those of
+        their current memberships, when the caller read them already)."""
         if not self.roles:
             return False
+        if roles is not None:
+            return bool(roles & set(self.roles))
         query = select(Membership.id).where(Membership.account_id == account_id, Membership.role.in_(self.roles),
                                             current_on(self.clock())).limit(1)
         with self.db.read() as session:

@@ -112,10 +112,11 @@ def device_cookie() -> str | None:
     return value[:4096] if value else None
 
 
-def full_login(account_id: str) -> None:
+def full_login(account_id: str, version: str | None = None) -> None:
     """Marks this request as a whole login of `account_id`: a new session made with every factor the account has
-    (not a set-up step, not a badge). Only then does remember_device trust the browser."""
-    g.full_login = account_id
+    (not a set-up step, not a badge). Only then does remember_device trust the browser. `version`: the account's
+    credential version, when the login read it already."""
+    g.full_login = (account_id, version)
 
 
 def remember_device(response, account_id: str):
@@ -124,10 +125,12 @@ def remember_device(response, account_id: str):
     SameSite=Lax, Secure under https, kept for a year. Any other response is returned as it is."""
     from idp.guard import DEVICE_DAYS
 
-    if g.pop("full_login", None) != account_id:
+    marked, version = g.pop("full_login", None) or (None, None)
+    if marked != account_id:
         return response
     container = services()
-    value = container.guard.remember(account_id, device_cookie(), container.login.credential_version(account_id))
+    version = version or container.login.credential_version(account_id)
+    value = container.guard.remember(account_id, device_cookie(), version)
     response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_DAYS * 86400, path="/", httponly=True,
                         secure=container.settings.secure_cookies, samesite="Lax")
     return response
