@@ -52,15 +52,27 @@ def record_release(container, account_id: str, client, claims: dict, via: str, s
     marker = f"{via}:{token_id}:{','.join(sorted(claims))}" if token_id else None
     if marker and not container.store.add("release-recorded", marker, {}, container.settings.access_token_ttl):
         return  # these attributes, by this token, at this endpoint: recorded already
-    detail = {"via": via, "claims": sorted(claims), "scope": scope, "basis": client.basis,
-              "policy_version": client.policy_version}
     try:
-        container.audit.record("attributes_released", actor_id=actor_id or account_id, subject_id=account_id,
-                               client_id=client.client_id, detail=detail)
+        container.audit.record("attributes_released", **release_fields(account_id, client, claims, via, scope, actor_id))
     except Exception:
         if marker:
             container.store.delete("release-recorded", marker)  # not recorded: the next call records it
         raise
+
+
+def release_fields(account_id: str, client, claims: dict, via: str, scope: str, actor_id: str | None) -> dict:
+    """The attributes_released record's fields."""
+    return {"actor_id": actor_id or account_id, "subject_id": account_id, "client_id": client.client_id,
+            "detail": {"via": via, "claims": sorted(claims), "scope": scope, "basis": client.basis,
+                       "policy_version": client.policy_version}}
+
+
+def id_token_claims(container, request, scope: str) -> dict:
+    """What the ID token of a code redemption carries about the person: the client's policy, what was asked,
+    and the consent (the account was loaded by CodeGrant.authenticate_user)."""
+    client, context = request.client, request.user
+    consented = container.consents.released_to(client, context.account_id)
+    return release(request.account, scope, client.attributes, context.claims, consented, target="id_token")
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
@@ -104,12 +116,13 @@ class OpenIDCodeExtension(OpenIDCode):
         raise RuntimeError("encode_id_token releases the claims with the client's policy")
 
     def encode_id_token(self, token, request):
+        """The claims were released, and recorded, with the token (LeerIDServer.save_token: one commit)."""
         client, context = request.client, request.user
-        consented = self.container.consents.released_to(client, context.account_id)
-        account = request.account  # loaded by authenticate_user
-        claims = release(account, token["scope"], client.attributes, context.claims, consented, target="id_token")
-        record_release(self.container, context.account_id, client, claims, "id_token", token["scope"],
-                       context.actor_id)
+        claims = getattr(request, "id_token_claims", None)
+        if claims is None:
+            claims = id_token_claims(self.container, request, token["scope"])
+            record_release(self.container, context.account_id, client, claims, "id_token", token["scope"],
+                           context.actor_id)
         return self.container.tokens.id_token(client, context, claims, request.authorization_code.nonce,
                                               token.get("access_token"))
 

@@ -25,6 +25,8 @@ from idp.grants import (
     RefreshGrant,
     Revocation,
     UserInfo,
+    id_token_claims,
+    release_fields,
 )
 from idp.login import ACR_MFA, ACR_PASSWORD
 from idp.token_exchange import TokenExchangeGrant
@@ -124,10 +126,21 @@ class LeerIDServer(AuthorizationServer):
         return token
 
     def save_token(self, token, request):
+        """The refresh token, and (a code redemption with an ID token) the release of the ID token's claims with its
+        audit record: in one commit."""
+        records = []
+        if request.payload.grant_type == "authorization_code" and "openid" in scope_to_list(token["scope"]):
+            request.id_token_claims = claims = id_token_claims(self.container, request, token["scope"])
+            context = request.user  # recorded even when it carries no attribute: the person sees every ID token
+            records.append(release_fields(context.account_id, request.client, claims, "id_token", token["scope"],
+                                          context.actor_id))
         if "refresh_token" in token:
             previous = request.refresh_token  # set on a refresh: the family keeps its absolute expiry
             expires_at = previous.expires_at if previous is not None else None
-            self.container.tokens.store_refresh(token["refresh_token"], request.user, token["scope"], expires_at)
+            self.container.tokens.store_refresh(token["refresh_token"], request.user, token["scope"], expires_at,
+                                                released=records)
+        elif records:
+            self.container.audit.record("attributes_released", **records[0])
 
 
 def discovery(settings) -> dict:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clients.models import Client
+from idp import audit
 from idp.claims import requested
 from idp.crypto import Vault, random_token, sha256_hex
 from idp.db import Base, Database, UtcDateTime, utcnow
@@ -225,9 +226,13 @@ class TokenService:
 
     # --- refresh tokens (RFC 9700 §4.14: rotation, reuse revokes the family) ---
 
-    def store_refresh(self, raw: str, context: AuthContext, scope: str, expires_at: datetime | None = None) -> None:
-        """Record a refresh token by its hash; a rotated one keeps its family's absolute expiry."""
+    def store_refresh(self, raw: str, context: AuthContext, scope: str, expires_at: datetime | None = None,
+                      released: list[dict] = ()) -> None:
+        """Record a refresh token by its hash; a rotated one keeps its family's absolute expiry. `released`: the
+        attributes_released records of what came with it, in the same transaction."""
         with self.db.transaction() as session:
+            for fields in released:
+                audit.record(session, "attributes_released", **fields)
             session.add(RefreshToken(
                 token_hash=sha256_hex(raw), grant_id=context.grant_id, client_id=context.client_id,
                 account_id=context.account_id, scope=scope, context=asdict(context),
