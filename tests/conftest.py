@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live import LiveProvider, fresh_database
+from tests.live import running_provider
 
 
 @pytest.fixture(scope="session")
 def provider(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("leerid")
-    with fresh_database(workdir) as url:
-        live = LiveProvider(workdir, url).start()
-        try:
-            yield live
-        finally:
-            live.stop()
+    with running_provider(tmp_path_factory.mktemp("leerid")) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")

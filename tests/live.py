@@ -139,6 +139,17 @@ def fresh_database(workdir: Path):
         admin.dispose()
 
 
+@contextmanager
+def running_provider(workdir: Path, extra_env: dict | None = None):
+    """A started LiveProvider on a database of its own, stopped afterwards."""
+    with fresh_database(workdir) as url:
+        live = LiveProvider(workdir, url, extra_env).start()
+        try:
+            yield live
+        finally:
+            live.stop()
+
+
 REDIS_DBS_PER_WORKER = 7  # databases 1-7 for xdist worker gw0, 8-14 for gw1
 _providers_started = itertools.count()
 

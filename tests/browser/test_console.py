@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import assert_accessible, log_in
-from tests.live import LiveProvider, fresh_database
+from tests.live import running_provider
 from tests.protocol.helpers import Browser, parse_forms
 
 pytestmark = pytest.mark.browser
@@ -36,13 +36,8 @@ def create(provider, number: str, role: str, given: str, family: str, *extra: st
 def provider(tmp_path_factory):
     """A provider of this module's own: the platforms page lists every platform there is, and by the time this
     module runs the shared provider has hundreds (axe-core would read them all, on every check)."""
-    workdir = tmp_path_factory.mktemp("console")
-    with fresh_database(workdir) as url:
-        live = LiveProvider(workdir, url).start()
-        try:
-            yield live
-        finally:
-            live.stop()
+    with running_provider(tmp_path_factory.mktemp("console")) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from urllib.parse import urljoin
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.live import LiveProvider, fresh_database
+from tests.live import running_provider
 from tests.protocol.helpers import (
     SSO_COOKIE,
     Browser,
@@ -52,13 +52,8 @@ ALERT = re.compile(r'role="alert"[^>]*>\s*<p>(.*?)</p>', re.DOTALL)
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("leerid-badges")
-    with fresh_database(workdir) as url:
-        provider = LiveProvider(workdir, url, ENV).start()
-        try:
-            yield provider
-        finally:
-            provider.stop()
+    with running_provider(tmp_path_factory.mktemp("leerid-badges"), ENV) as provider:
+        yield provider
 
 
 def address() -> str:
@@ -484,22 +479,18 @@ def test_a_badge_session_never_sets_up_a_code_app_on_the_pupils_account(live, pl
 def test_a_badge_session_of_a_pupil_whose_role_needs_a_second_factor_is_no_session(tmp_path_factory):
     """LEERID_MFA_ROLES with pupils: a badge is never the first of two factors, so the pupil's badge session is
     not stepped up (no code page, no set-up of a code app over it): the login page asks for a real login."""
-    workdir = tmp_path_factory.mktemp("leerid-badges-mfa")
-    with fresh_database(workdir) as url:
-        live = LiveProvider(workdir, url, dict(ENV, LEERID_MFA_ROLES="pupil,teacher,staff")).start()
-        try:
-            platforms = {"platform": live.client(activate=False)}
-            school = make_school(live, platforms)
-            person = pupil(live, school)
-            code, _ = print_badge(school, person)
-            with browser_at(live) as browser:
-                attempt = open_scanner(live, browser, platforms["platform"])
-                page = browser.follow(scan(attempt, code))
-                assert login_form(page) is not None and enrol_form(page) is None, page.text[:300]
-                assert 'name="code"' not in page.text
-            assert not sql(live, "SELECT account_id FROM totp_credentials WHERE account_id = :a", a=person["id"])
-        finally:
-            live.stop()
+    with running_provider(tmp_path_factory.mktemp("leerid-badges-mfa"),
+                          dict(ENV, LEERID_MFA_ROLES="pupil,teacher,staff")) as live:
+        platforms = {"platform": live.client(activate=False)}
+        school = make_school(live, platforms)
+        person = pupil(live, school)
+        code, _ = print_badge(school, person)
+        with browser_at(live) as browser:
+            attempt = open_scanner(live, browser, platforms["platform"])
+            page = browser.follow(scan(attempt, code))
+            assert login_form(page) is not None and enrol_form(page) is None, page.text[:300]
+            assert 'name="code"' not in page.text
+        assert not sql(live, "SELECT account_id FROM totp_credentials WHERE account_id = :a", a=person["id"])
 
 
 def test_school_a_never_reaches_school_bs_badges(live, platforms, school):

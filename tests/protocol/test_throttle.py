@@ -25,7 +25,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 
-from tests.live import LiveProvider, fresh_database
+from tests.live import running_provider
 from tests.protocol.helpers import (
     SSO_COOKIE,
     Browser,
@@ -44,13 +44,8 @@ ALERT = re.compile(r'<div class="alert" role="alert" id="(?:login|code)-error">(
 
 def own_provider(tmp_path_factory, env: dict):
     """A live provider with settings of its own (a generator for a module fixture)."""
-    workdir = tmp_path_factory.mktemp("leerid-guard")
-    with fresh_database(workdir) as url:
-        live = LiveProvider(workdir, url, env).start()
-        try:
-            yield live
-        finally:
-            live.stop()
+    with running_provider(tmp_path_factory.mktemp("leerid-guard"), env) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
