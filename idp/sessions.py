@@ -148,8 +148,8 @@ class SessionStore:
         return cookie, session
 
     def get(self, cookie: str | None) -> SsoSession | None:
-        """This browser's session, or None; one round trip (a second, once a minute, writes its last use). Its
-        platforms are not read here."""
+        """This browser's session with its platforms, or None; one GET (once a minute also the cut-off's GET and
+        TOUCH, which writes its last use)."""
         if not cookie or len(cookie) > 100:
             return None
         session = self._read(cookie)
@@ -184,7 +184,8 @@ class SessionStore:
                               [round(self.clock(), 3), _secret_hash(cookie), _member(client_id, acted_for)]))
 
     def with_platforms(self, session: SsoSession) -> SsoSession:
-        """The session with its platforms, and whom it acted for there, as they are now (`get` reads neither)."""
+        """The session with its platforms, and whom it acted for there, as they are now (`get` read them as they were
+        then)."""
         if not self.indexed:
             return session
         raw = self.store.raw(lambda r: r.get(self._named(self.KIND, session.sid)))
