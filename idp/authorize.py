@@ -299,8 +299,8 @@ def acting_for(sso: SsoSession, client, interaction: Interaction | None, prompts
 
 
 def only_self_here(sso: SsoSession, client_id: str) -> bool:
-    """The platform received tokens in this session, and only ever about the person themselves."""
-    sso = services().sessions.with_platforms(sso)  # `get` does not read them
+    """The platform received tokens in this session, and only ever about the person themselves (`get` read the
+    session with its platforms)."""
     return client_id in sso.clients and not sso.acted_for.get(client_id)
 
 

@@ -183,14 +183,6 @@ class SessionStore:
         return bool(self._add([self._named(self.KIND, session.sid)],
                               [round(self.clock(), 3), _secret_hash(cookie), _member(client_id, acted_for)]))
 
-    def with_platforms(self, session: SsoSession) -> SsoSession:
-        """The session with its platforms, and whom it acted for there, as they are now (`get` read them as they were
-        then)."""
-        if not self.indexed:
-            return session
-        raw = self.store.raw(lambda r: r.get(self._named(self.KIND, session.sid)))
-        return _loaded(raw, session.sid) if raw else session
-
     def alive(self, sid: str) -> bool:
         """Whether the session of this sid has not ended (unindexed it cannot be known: yes)."""
         if not self.indexed:
