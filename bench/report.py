@@ -49,6 +49,18 @@ def markdown(results: dict) -> str:
     if workers:
         lines.append(f"Resident memory per gunicorn worker: {workers['mean_rss_mib']} MiB "
                      f"({workers['workers']} workers).")
+    argon2, login = results.get("argon2_verify"), ours.get("login") or {}
+    if argon2 and login.get("server_cpu_ms_per_flow"):
+        above = login["server_cpu_ms_per_flow"] - argon2["cpu_ms"]
+        lines.append(f"One argon2id verify (m={argon2['memory_kib']} KiB, t={argon2['time_cost']}, "
+                     f"p={argon2['parallelism']}): {argon2['cpu_ms']} ms CPU; the password login costs "
+                     f"{above:.2f} ms above it.")
+    low = results.get("floor")
+    if low:
+        ms = {name: (low.get(name) or {}).get("server_cpu_ms_per_request") for name in ("wsgi", "flask", "leerid")}
+        lines.append(f"Server CPU of one request, before any work (bench/floor.py): gunicorn with a plain WSGI "
+                     f"callable {_cell(ms['wsgi'], 3)} ms, Flask under gunicorn {_cell(ms['flask'], 3)} ms, "
+                     f"leerID's GET /healthz {_cell(ms['leerid'], 3)} ms.")
     roster = results.get("roster_import")
     if roster:
         lines.append(f"Roster import: {roster['rows']} rows in {roster['seconds']} s = {roster['rows_per_second']} "

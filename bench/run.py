@@ -8,9 +8,12 @@ second, p50/p95/p99 latency, errors and the server's CPU milliseconds per flow: 
 together, read from /proc while the load driver (on the other core) runs for a bounded time. Then:
 
 - the SSO hop again, paced at 80% of the throughput just measured, for its p99 under a load the machine sustains;
-- Redis memory per SSO session: 10,000 sessions made the way a login makes them, INFO memory before and after;
+- Redis memory per SSO session: 50,000 sessions made the way a login makes them, in an empty database, INFO memory
+  before and after;
 - resident memory per gunicorn worker after the run;
 - a roster import of 50,000 rows (CPU of this process and of PostgreSQL);
+- the floor under every figure (bench/floor.py): one request's server CPU for gunicorn alone, for Flask under
+  gunicorn, and for leerID's cheapest request (GET /healthz);
 - with --reference, the reference provider's figures from the same driver in the same run, and the ratios.
 
 The load driver is a protocol-generic OpenID Connect driver (standard library only) given by --driver; the reference
@@ -31,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import floor
 from bench.report import markdown
 from bench.stack import PASSWORD, REDIRECT_URI, ROOT, Stack
 
@@ -115,11 +119,13 @@ def paced_sso(driver: Path, stack: Stack, client: dict, rate: float, seconds: fl
                     errors.append(type(exc).__name__)
 
     threads = [threading.Thread(target=lane, args=(n,)) for n in range(lanes)]
+    cores = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {1}) if (os.cpu_count() or 1) > 1 else None
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    os.sched_setaffinity(0, cores)
     latencies.sort()
 
     def pct(q):
@@ -128,12 +134,14 @@ def paced_sso(driver: Path, stack: Stack, client: dict, rate: float, seconds: fl
             "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99)}}
 
 
-def session_memory(stack: Stack, count: int = 10000) -> dict:
+def session_memory(stack: Stack, count: int = 50000) -> dict:
     """Redis bytes per SSO session, made through the session store as a password login makes them, with the
-    three platforms a pupil typically opens."""
+    three platforms a pupil typically opens. In a database of their own (number 1, empty): the benchmark's keys
+    in database 0 would make the count depend on when Redis happens to grow that database's table."""
     env = {k: v for k, v in stack.env.items() if k.startswith("LEERID_")}
+    env["LEERID_REDIS_URL"] = env["LEERID_REDIS_URL"].rsplit("/", 1)[0] + "/1"
     code = f"""
-import json, os
+import json, os, time
 os.environ.update({env!r})
 from config.settings import Settings
 from idp.wiring import Container
@@ -148,6 +156,7 @@ for n in range({count}):
                                   place={{"number": "990001", "name": "Benchschool"}})
     for p in ("platform-a-000000000000", "platform-b-000000000000", "platform-c-000000000000"):
         c.sessions.add_client(cookie, s, p)
+time.sleep(2)  # Redis finishes growing its key table (incremental: both tables are held until it has)
 after = used()
 print(json.dumps({{"sessions": {count}, "bytes": after - before, "bytes_per_session": round((after - before) / {count})}}))
 """
@@ -182,6 +191,29 @@ def roster(stack: Stack, rows: int) -> dict:
     return {"rows": report.rows, "created": report.created, "seconds": round(seconds, 2),
             "rows_per_second": round(report.rows / seconds), "cpu_s": round(cpu, 2),
             "cpu_ms_per_row": round(cpu * 1000 / report.rows, 3)}
+
+
+def argon2_verify(count: int = 30) -> dict:
+    """CPU milliseconds of one argon2id verify at leerID's configured parameters, on the server's core: what a
+    password login cannot do without, so what the login's other work is measured against."""
+    from config.settings import Settings
+    from idp.crypto import Passwords
+
+    settings = Settings()
+    passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
+    stored, cores = passwords.hash(PASSWORD), os.sched_getaffinity(0)
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    try:
+        passwords.verify(stored, PASSWORD)
+        started = time.process_time()
+        for _ in range(count):
+            passwords.verify(stored, PASSWORD)
+        used = time.process_time() - started
+    finally:
+        os.sched_setaffinity(0, cores)
+    return {"memory_kib": settings.argon2_memory_kib, "time_cost": settings.argon2_time_cost,
+            "parallelism": settings.argon2_parallelism, "cpu_ms": round(used * 1000 / count, 2)}
 
 
 def reference(args, out: Path) -> dict:
@@ -225,8 +257,13 @@ def main() -> None:
         results["session_memory"] = session_memory(stack)
         if args.roster_rows:
             results["roster_import"] = roster(stack, args.roster_rows)
+        seconds = max(5.0, args.duration / 2)
+        results["floor"] = {"leerid": floor.leerid(stack.port, [stack.procs["gunicorn"].pid], seconds)}
     finally:
         stack.stop()
+    results["floor"]["wsgi"] = floor.bare(args.workers, args.gunicorn_threads, seconds, app="bench.bare:wsgi")
+    results["floor"]["flask"] = floor.bare(args.workers, args.gunicorn_threads, seconds)
+    results["argon2_verify"] = argon2_verify()
     if args.reference:
         results["reference"] = reference(args, args.out / f"reference-{stamp}.json")["scenarios"]
     (args.out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Boolean, Date, String, false, select
+from sqlalchemy import Boolean, Date, String, bindparam, false, select
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from idp import audit
@@ -18,6 +18,8 @@ from idp.directory import (
     ParentEmail,
     School,
     SchoolClass,
+    class_claim,
+    school_claim,
     school_year,
 )
 from idp.errors import Duplicate, InvalidInput, NotFound
@@ -43,7 +45,7 @@ class Account(Base):
     disabled_at = mapped_column(UtcDateTime, nullable=True)
     operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # runs leerID
     memberships: Mapped[list[Membership]] = relationship(back_populates="account", lazy="selectin",
-                                                         order_by="Membership.valid_from")
+                                                         order_by="[Membership.valid_from, Membership.id]")
     parent_emails: Mapped[list[ParentEmail]] = relationship(lazy="select", order_by="ParentEmail.email",
                                                             viewonly=True)
 
@@ -74,6 +76,58 @@ class Standing:
     roles: frozenset[str] = frozenset()  # of the memberships current today
     schools: frozenset[int] = frozenset()  # the schools (ids) of those memberships
     holds_mandates: bool = False  # the actor of an active mandate: then the mandate store tells for whom
+
+
+@dataclass(frozen=True)
+class Person:
+    """An account as its claims are made: its own values, and the role, school and class of each membership current
+    on the day it was read. `Person.of` takes them from a loaded Account; `read_person` reads them in one query of
+    plain columns, for the token endpoint, userinfo and introspection."""
+
+    id: str
+    username: str
+    given_name: str
+    family_name: str
+    role: str
+    birthdate: date | None
+    email: str | None
+    places: tuple[tuple[str, dict, dict | None], ...] = ()  # (role, school claim, class claim or None)
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @classmethod
+    def of(cls, account: Account, today: date) -> Person:
+        places = tuple((m.role, m.school.as_claim(), m.school_class.as_claim() if m.school_class else None)
+                       for m in account.memberships if m.current(today))
+        return cls(account.id, account.username, account.given_name, account.family_name, account.role,
+                   account.birthdate, account.email, places)
+
+
+PERSON = (select(Account.username, Account.given_name, Account.family_name, Account.role, Account.birthdate,
+                 Account.email, Account.disabled_at, Membership.role.label("member_as"), Membership.valid_from,
+                 Membership.valid_until, School.number, School.name.label("school"),
+                 SchoolClass.name.label("class_name"), SchoolClass.grade, SchoolClass.school_year)
+          .outerjoin(Membership, Membership.account_id == Account.id)
+          .outerjoin(School, School.id == Membership.school_id)
+          .outerjoin(SchoolClass, SchoolClass.id == Membership.class_id)
+          .where(Account.id == bindparam("account_id")).order_by(Membership.valid_from, Membership.id))
+
+
+def read_person(db: Database, account_id: str, today: date | None = None) -> Person | None:
+    """The active account's Person as of `today`, from one query; None when there is no such active account."""
+    today = today or date.today()
+    rows = db.rows(PERSON, account_id=account_id)
+    if not rows or rows[0].disabled_at is not None:
+        return None
+    first = rows[0]
+    places = tuple((r.member_as, school_claim(r.number, r.school),
+                    class_claim(r.class_name, r.grade, r.school_year) if r.class_name is not None else None)
+                   for r in rows if r.member_as is not None and r.valid_from <= today
+                   and (r.valid_until is None or today <= r.valid_until))
+    return Person(account_id, first.username, first.given_name, first.family_name, first.role, first.birthdate,
+                  first.email, places)
 
 
 class AccountRepository:

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Integer, String, select, update
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -27,6 +27,8 @@ class AuditEvent(Base):
     """Written with one INSERT and no lock that other writers wait for; `seal` chains it shortly after."""
 
     __tablename__ = "audit_events"
+    # the latest event of a kind about a person (idp/mfa_policy.py, at every login), from the index alone
+    __table_args__ = (Index("ix_audit_events_subject_event", "subject_id", "event", "seq"),)
 
     seq: Mapped[int] = mapped_column(BIG, primary_key=True, autoincrement=True)  # given by the database
     position: Mapped[int | None] = mapped_column(BIG, index=True, unique=True)  # its place in the chain, once sealed
@@ -65,12 +67,12 @@ def digest(prev_hash: str, position: int, at: datetime, event: str, actor_id, su
 
 
 def record(session: Session, event: str, *, actor_id: str | None = None, subject_id: str | None = None,
-           client_id: str | None = None, school_id: int | None = None, detail: dict | None = None) -> AuditEvent:
-    """Append an event inside the caller's transaction, so that it commits together with what it records."""
-    entry = AuditEvent(at=utcnow(), event=event, actor_id=actor_id, subject_id=subject_id, client_id=client_id,
-                       school_id=school_id, detail=detail or {})
-    session.add(entry)
-    return entry
+           client_id: str | None = None, school_id: int | None = None, detail: dict | None = None) -> None:
+    """Append an event inside the caller's transaction, so that it commits together with what it records. One
+    INSERT, sent now (no object for the session to track: the record is written once and never changed here)."""
+    session.execute(insert(AuditEvent.__table__).values(
+        at=utcnow(), event=event, actor_id=actor_id, subject_id=subject_id, client_id=client_id, school_id=school_id,
+        detail=detail or {}))
 
 
 def seal(session: Session, limit: int = SEAL_BATCH) -> int:

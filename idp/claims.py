@@ -5,7 +5,7 @@ from datetime import date
 
 from authlib.oauth2.rfc6749 import scope_to_list
 
-from idp.accounts import Account
+from idp.accounts import Account, Person
 
 # What each scope asks for (OIDC Core §5.4, and leerID's own); a client receives only what its release
 # policy also lists.
@@ -27,24 +27,23 @@ def age_band(birthdate: date | None, today: date) -> str | None:
     return "under_13" if age < 13 else "13_to_17" if age < 18 else "adult"
 
 
-def attribute_values(account: Account, today: date | None = None) -> dict:
+def attribute_values(account: Account | Person, today: date | None = None) -> dict:
     """Every attribute of the person as DESIGN.md names it, from the account and its current memberships."""
     today = today or date.today()
-    current = [m for m in account.memberships if m.current(today)]
-    schools = list({m.school.number: m.school for m in current}.values())
-    in_class = next((m.school_class for m in current if m.school_class is not None), None)
+    person = account if isinstance(account, Person) else Person.of(account, today)
+    schools = list({school["number"]: school for _, school, _ in person.places}.values())
     return {
-        "given_name": account.given_name,
-        "family_name": account.family_name,
-        "name": account.name,
-        "preferred_username": account.username,
-        "email": account.email,
-        "birthdate": account.birthdate.isoformat() if account.birthdate else None,
-        "age_band": age_band(account.birthdate, today),
-        "roles": sorted({account.role} | {m.role for m in current}),
-        "school": schools[0].as_claim() if schools else None,
-        "schools": [s.as_claim() for s in schools] or None,
-        "class": in_class.as_claim() if in_class else None,
+        "given_name": person.given_name,
+        "family_name": person.family_name,
+        "name": person.name,
+        "preferred_username": person.username,
+        "email": person.email,
+        "birthdate": person.birthdate.isoformat() if person.birthdate else None,
+        "age_band": age_band(person.birthdate, today),
+        "roles": sorted({person.role} | {role for role, _, _ in person.places}),
+        "school": schools[0] if schools else None,
+        "schools": schools or None,
+        "class": next((in_class for _, _, in_class in person.places if in_class is not None), None),
     }
 
 
@@ -71,7 +70,7 @@ def releasable(policy: list[str], scope: str, claims: dict | None = None) -> lis
     return [name for name in policy if name in asked]
 
 
-def release(account: Account, scope: str, policy: list[str], claims: dict | None = None,
+def release(account: Account | Person, scope: str, policy: list[str], claims: dict | None = None,
             consented: list[str] | None = None, *, target: str) -> dict:
     """The claims `target` (the ID token, userinfo or introspection) carries about the person.
 

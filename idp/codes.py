@@ -48,10 +48,10 @@ class CodeStore:
         self.ttl = ttl
 
     def save(self, code: str, record: AuthorizationCode) -> None:
-        # The grant marker is written first and outlives the code, so that any redemption after
-        # the winning GETDEL finds it, however close behind it comes.
-        self.store.put("code-grant", code, {"grant_id": record.context.grant_id}, USED_TTL)
-        self.store.put(self.KIND, code, asdict(record), self.ttl)
+        # The grant marker is written with the code (one round trip, in this order) and outlives it, so that any
+        # redemption after the winning GETDEL finds it, however close behind it comes.
+        self.store.put_all([("code-grant", code, {"grant_id": record.context.grant_id}, USED_TTL),
+                            (self.KIND, code, asdict(record), self.ttl)])
 
     def consume(self, code: str, client_id: str) -> AuthorizationCode | None:
         """GETDEL, so that of parallel redemptions exactly one wins; later ones revoke its grant."""

@@ -39,6 +39,16 @@ def school_year_label(start: int) -> str:
     return f"{start}-{start + 1}"
 
 
+def school_claim(number: str, name: str) -> dict:
+    """A school as the `school` and `schools` claims carry it."""
+    return {"number": number, "name": name}
+
+
+def class_claim(name: str, grade: int | None, year: int) -> dict:
+    """A class as the `class` claim carries it."""
+    return {"name": name, "grade": grade, "school_year": school_year_label(year)}
+
+
 class School(Base):
     __tablename__ = "schools"
 
@@ -55,7 +65,7 @@ class School(Base):
     device_policy: Mapped[str] = mapped_column(String(16), default="ask", server_default="ask")
 
     def as_claim(self) -> dict:
-        return {"number": self.number, "name": self.name}
+        return school_claim(self.number, self.name)
 
 
 class SchoolClass(Base):
@@ -70,7 +80,7 @@ class SchoolClass(Base):
     school: Mapped[School] = relationship(lazy="joined")
 
     def as_claim(self) -> dict:
-        return {"name": self.name, "grade": self.grade, "school_year": school_year_label(self.school_year)}
+        return class_claim(self.name, self.grade, self.school_year)
 
 
 class Membership(Base):

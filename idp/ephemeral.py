@@ -69,6 +69,16 @@ class RedisStore:
     def put(self, kind: str, ident: str, value: dict, ttl: int) -> None:
         self._call(lambda: self.redis.set(self.key(kind, ident), json.dumps(value), ex=ttl))
 
+    def put_all(self, items: list[tuple[str, str, dict, int]]) -> None:
+        """Several `put`s, (kind, ident, value, ttl) each, in this order and in one round trip (MULTI/EXEC)."""
+        def run():
+            pipe = self.redis.pipeline()
+            for kind, ident, value, ttl in items:
+                pipe.set(self.key(kind, ident), json.dumps(value), ex=ttl)
+            pipe.execute()
+
+        self._call(run)
+
     def add(self, kind: str, ident: str, value: dict, ttl: int) -> bool:
         """SET NX EX: True only for the first writer (nonces, jti, TOTP steps)."""
         return bool(self._call(lambda: self.redis.set(self.key(kind, ident), json.dumps(value), ex=ttl, nx=True)))

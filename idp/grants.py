@@ -22,7 +22,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp.accounts import AccountRepository
+from idp.accounts import read_person
 from idp.claims import release
 from idp.codes import AuthorizationCode
 from idp.tokens import ScopeNotGranted
@@ -39,9 +39,8 @@ def _container(grant_or_endpoint):
 
 
 def _active_account(container, account_id: str):
-    with container.db.read() as session:
-        account = AccountRepository(session).find(account_id)
-    return account if account is not None and account.disabled_at is None else None
+    """The person whose claims a token carries, while their account is active (one query of plain columns)."""
+    return read_person(container.db, account_id)
 
 
 def record_release(container, account_id: str, client, claims: dict, via: str, scope: str,

@@ -18,6 +18,7 @@ session: leerID runs on one Redis primary (with Sentinel for fail-over), not a c
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -450,6 +451,23 @@ class Terms:
     place: Place | None
 
 
+@functools.cache
+def _terms_query():
+    """SessionPolicy.terms' one query (built once): the account's role, and the role, school number and device
+    policy of each membership current on `today` (none: one row of Nones)."""
+    from sqlalchemy import Date, bindparam, select
+
+    from idp.accounts import Account
+    from idp.directory import Membership, School
+    from idp.school_scope import current_on
+
+    today = bindparam("today", type_=Date)
+    return (select(Account.role, Membership.role.label("member_as"), School.number, School.device_policy)
+            .outerjoin(Membership, (Membership.account_id == Account.id) & current_on(today))
+            .outerjoin(School, School.id == Membership.school_id)
+            .where(Account.id == bindparam("account_id")))
+
+
 class SessionPolicy:
     """How long a new session may last, by the person's roles (a pupil's is shorter) and by device: shared when
     ticked at login, or by the device policy of one of the person's own schools, wherever they log in (so also of
@@ -491,22 +509,13 @@ class SessionPolicy:
         return found
 
     def terms(self, account_id: str, source: str | None, ticked: bool) -> Terms:
-        from sqlalchemy import select
-
-        from idp.accounts import Account
-        from idp.directory import Membership, School
-        from idp.school_scope import current_on
-
-        with self.db.read() as session:
-            account = session.get(Account, account_id)
-            rows = session.execute(select(Membership.role, School.device_policy, School.number)
-                                   .join(School, Membership.school_id == School.id)
-                                   .where(Membership.account_id == account_id, current_on(date.today()))).all()
-        roles = {account.role if account else None, *(role for role, _, _ in rows)}
+        rows = self.db.rows(_terms_query(), account_id=account_id, today=date.today())
+        roles = {row.role for row in rows[:1]} | {row.member_as for row in rows if row.member_as is not None}
+        numbers = {row.number for row in rows if row.member_as is not None}
         place = self.place(source)
-        if place is not None and place.number not in {number for _, _, number in rows}:
+        if place is not None and place.number not in numbers:
             place = None  # a school's network says something only about its own people: no policy, no label
-        shared = ticked or any(policy == "shared" for _, policy, _ in rows) \
+        shared = ticked or any(row.device_policy == "shared" for row in rows if row.member_as is not None) \
             or (place is not None and place.device_policy == "shared")
         idle, lifetime = self.limits["pupil" in roles, shared]
         return Terms(idle, lifetime, shared, place)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import JSON, ForeignKey, String, Text, select, update
+from sqlalchemy import JSON, ForeignKey, String, Text, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -74,6 +74,9 @@ class RevokedGrant(Base):
     grant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     revoked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(String(64))
+
+
+REVOKED = select(RevokedGrant.grant_id).where(RevokedGrant.grant_id == bindparam("grant_id"))
 
 
 @dataclass
@@ -233,41 +236,44 @@ class TokenService:
         with self.db.transaction() as session:
             for fields in released:
                 audit.record(session, "attributes_released", **fields)
-            session.add(RefreshToken(
+            session.execute(insert(RefreshToken.__table__).values(
                 token_hash=sha256_hex(raw), grant_id=context.grant_id, client_id=context.client_id,
-                account_id=context.account_id, scope=scope, context=asdict(context),
+                account_id=context.account_id, scope=scope, context=asdict(context), issued_at=utcnow(),
                 expires_at=expires_at or utcnow() + timedelta(seconds=self.refresh_ttl),
             ))
 
     def use_refresh(self, raw: str, client_id: str, requested_scope: str | None = None) -> RefreshGrant | None:
         """Rotate a refresh token out: exactly one caller wins; a second use revokes the whole grant.
 
-        A request for more scope than was granted is refused before the token is touched.
+        One UPDATE claims a live token of the client (unused, unexpired, its grant not revoked) and returns what it
+        carried. A request for more scope than was granted is refused, and its claim rolled back with it.
         """
         if not raw or len(raw) > 200:
             return None
         token_hash = sha256_hex(raw)
         now = utcnow()
+        revoked = select(RevokedGrant.grant_id).where(RevokedGrant.grant_id == RefreshToken.grant_id).exists()
+        claim = (update(RefreshToken)
+                 .where(RefreshToken.token_hash == token_hash, RefreshToken.client_id == client_id,
+                        RefreshToken.used_at.is_(None), RefreshToken.expires_at > now, ~revoked)
+                 .values(used_at=now)
+                 .returning(RefreshToken.grant_id, RefreshToken.scope, RefreshToken.context, RefreshToken.expires_at))
         with self.db.transaction() as session:
-            row = session.get(RefreshToken, token_hash)
-            if row is None or row.client_id != client_id:
-                return None
-            if requested_scope and not set(requested_scope.split()) <= set(row.scope.split()):
-                raise ScopeNotGranted(requested_scope)
-            # checked before the token is claimed: a racing loser revokes the grant only after
-            # someone has claimed it, so that revocation can never take the claim from the winner
-            if row.expires_at <= now or session.get(RevokedGrant, row.grant_id) is not None:
-                return None
-            won = session.execute(
-                update(RefreshToken).where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
-                .values(used_at=now)
-            ).rowcount == 1
-            grant = RefreshGrant(AuthContext(**row.context), row.scope, row.expires_at, row.client_id)
-            grant_id = row.grant_id
-        if not won:
-            self.revoke_grant(grant_id, "refresh token reused")
+            won = session.execute(claim, execution_options={"synchronize_session": False}).first()
+            if won is None:
+                # a racing loser waited for the winner's commit: it revokes the grant only after the claim is made,
+                # so that revocation can never take the claim from the winner
+                row = session.get(RefreshToken, token_hash)
+                reused = row is not None and row.client_id == client_id and row.used_at is not None \
+                    and row.expires_at > now
+                reused_grant = row.grant_id if reused else None
+            elif requested_scope and not set(requested_scope.split()) <= set(won.scope.split()):
+                raise ScopeNotGranted(requested_scope)  # rolls the claim back: the token is untouched
+        if won is None:
+            if reused_grant is not None:
+                self.revoke_grant(reused_grant, "refresh token reused")
             return None
-        return grant
+        return RefreshGrant(AuthContext(**won.context), won.scope, won.expires_at, client_id)
 
     def find(self, raw: str, hint: str | None) -> TokenInfo | None:
         """A token by its value, for revocation and introspection."""
@@ -303,5 +309,4 @@ class TokenService:
             pass  # revoked concurrently: the row is there either way
 
     def is_revoked(self, grant_id: str) -> bool:
-        with self.db.read() as session:
-            return session.scalar(select(RevokedGrant.grant_id).where(RevokedGrant.grant_id == grant_id)) is not None
+        return bool(self.db.rows(REVOKED, grant_id=grant_id))

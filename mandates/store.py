@@ -13,8 +13,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, or_, select
-from sqlalchemy.orm import Mapped, joinedload, mapped_column
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, bindparam, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
 
 from idp import audit
 from idp.accounts import Account, AccountRepository, Standing
@@ -71,6 +71,14 @@ class Held:
     represented: Account
     actor: Account | None
     state: str
+
+
+# An SSO hop's standing (MandateStore.standing): the account, its memberships, and whether it holds an active mandate.
+STANDING = (select(Account.disabled_at, Membership.role, Membership.school_id, Membership.valid_from,
+                   Membership.valid_until,
+                   select(Mandate.id).where(Mandate.actor_id == Account.id, Mandate.state == "active").exists()
+                   .label("holds"))
+            .outerjoin(Membership, Membership.account_id == Account.id).where(Account.id == bindparam("account_id")))
 
 
 class MandateStore:
@@ -250,17 +258,15 @@ class MandateStore:
 
     def standing(self, account_id: str, today: date | None = None) -> Standing:
         """The person's standing for an SSO hop: active, current roles and schools, and whether they hold a
-        mandate at all (only then does `represented_by` need to look), from one query."""
+        mandate at all (only then does `represented_by` need to look), from one query of plain columns."""
         today = today or date.today()
-        holds = select(Mandate.id).where(Mandate.actor_id == account_id, Mandate.state == "active").exists()
-        query = select(Account, holds).options(joinedload(Account.memberships)).where(Account.id == account_id)
-        with self.db.read() as session:
-            row = session.execute(query).unique().first()
-            if row is None or row[0].disabled_at is not None:
-                return Standing(active=False)
-            current = [m for m in row[0].memberships if m.current(today)]
-            return Standing(True, frozenset(m.role for m in current), frozenset(m.school_id for m in current),
-                            bool(row[1]))
+        rows = self.db.rows(STANDING, account_id=account_id)
+        if not rows or rows[0].disabled_at is not None:
+            return Standing(active=False)
+        current = [r for r in rows if r.role is not None and r.valid_from <= today
+                   and (r.valid_until is None or today <= r.valid_until)]
+        return Standing(True, frozenset(r.role for r in current), frozenset(r.school_id for r in current),
+                        bool(rows[0].holds))
 
     def represented_by(self, actor_id: str, action: str, client_id: str | None = None,
                        today: date | None = None) -> list[Held]:

@@ -92,8 +92,13 @@ class Browser:
         for _ in range(timeout_ms // 100):
             if len(self.callbacks) > after:
                 # The hop ends at the platform's page or at Chromium's error page; let that navigation settle.
-                self.page.wait_for_url(lambda url: bool(RP_HOST.match(url)) or url.startswith("chrome-error:"),
-                                       wait_until="commit")
+                # A navigation that fails while this waits (the platform's host does not resolve) settled too.
+                try:
+                    self.page.wait_for_url(lambda url: bool(RP_HOST.match(url)) or url.startswith("chrome-error:"),
+                                           wait_until="commit")
+                except PlaywrightError as failed:
+                    if "net::" not in str(failed):
+                        raise
                 return self.callbacks[after]
             self.page.wait_for_timeout(100)  # lets Playwright deliver the browser's events
         raise AssertionError(f"the browser was never sent to the platform; it is at {self.page.url}:\n"

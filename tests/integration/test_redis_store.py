@@ -48,6 +48,14 @@ def test_keys_are_hashed_and_namespaced(store):
     assert not any(raw.encode() in k for k in store.redis.keys("leerid:code:*"))
 
 
+def test_put_all_writes_each_value_with_its_own_ttl(store):
+    first, second = ident(), ident()
+    store.put_all([("code-grant", first, {"grant_id": "g"}, 900), ("code", second, {"v": 2}, 60)])
+    assert store.get("code-grant", first) == {"grant_id": "g"} and store.get("code", second) == {"v": 2}
+    assert 60 < store.redis.ttl(RedisStore.key("code-grant", first)) <= 900
+    assert 0 < store.redis.ttl(RedisStore.key("code", second)) <= 60
+
+
 # --- consume: GETDEL, single use -----------------------------------------------------------------------------------
 
 

@@ -81,3 +81,39 @@ def test_unknown_names_and_odd_members_ask_for_nothing():
 def test_unknown_target_is_a_programming_error(person):
     with pytest.raises(ValueError):
         release(person, "openid", POLICY, target="access_token")
+
+
+def test_a_person_read_in_one_query_has_the_attributes_of_the_loaded_account(memory_db):
+    """read_person (plain columns, for the token endpoint, userinfo and introspection) and Person.of (a loaded
+    Account, for the pages) give the same attributes: current memberships only, the first class, every school."""
+    from datetime import timedelta
+
+    from idp.accounts import AccountRepository, AccountService, NewAccount, read_person
+    from idp.claims import attribute_values
+    from idp.crypto import Passwords
+    from idp.directory import Membership
+
+    service = AccountService(memory_db, Passwords(memory_kib=1024, time_cost=1, parallelism=1))
+    service.create_school("100001", "Basisschool Een")
+    service.create_school("100002", "Middenschool Twee")
+    made = service.create_account(NewAccount(
+        username="mila", password="Een-lang-wachtwoord-1", given_name="Mila", family_name="Claes", role="pupil",
+        school="100001", class_name="5B", birthdate=date(2014, 3, 1), email="mila@school.example"))
+    today = date.today()
+    with memory_db.transaction() as session:
+        repository = AccountRepository(session)
+        two, one = repository.find_school("100002"), repository.find_school("100001")
+        session.add(Membership(account_id=made.id, school_id=two.id, role="pupil", valid_from=today))
+        session.add(Membership(account_id=made.id, school_id=one.id, role="staff",
+                               valid_from=today - timedelta(days=30), valid_until=today - timedelta(days=1)))
+    person = read_person(memory_db, made.id)
+    with memory_db.read() as session:
+        loaded = AccountRepository(session).find(made.id)
+        expected = attribute_values(loaded, today)
+    assert attribute_values(person, today) == expected
+    assert expected["schools"] == [{"number": "100001", "name": "Basisschool Een"},
+                                   {"number": "100002", "name": "Middenschool Twee"}]
+    assert expected["class"]["name"] == "5B" and expected["roles"] == ["pupil"]
+    assert read_person(memory_db, "no-such-account") is None
+    service.deactivate("mila")
+    assert read_person(memory_db, made.id) is None, "a deactivated account has no claims to give"

@@ -177,3 +177,24 @@ def test_the_sweep_marks_ended_mandates_expired_once_and_tells_where_they_were_u
     assert [h.mandate.id for h in swept] == [ending.mandate.id] and told == [(ending.mandate.id, [])]
     assert store.sweep(TODAY + timedelta(days=1)) == []
     assert store.in_force(lasting.mandate.id)
+
+
+def test_the_standing_of_an_sso_hop_counts_only_memberships_current_today(db, people):
+    store, school_id = MandateStore(db), _school_id(db, "100001")
+    with db.transaction() as session:
+        session.add(Membership(account_id=people["volwassene"], school_id=school_id, role="teacher",
+                               valid_from=TODAY - timedelta(days=400), valid_until=TODAY - timedelta(days=1)))
+        session.add(Membership(account_id=people["volwassene"], school_id=school_id, role="pupil",
+                               valid_from=TODAY + timedelta(days=1)))
+    adult = store.standing(people["volwassene"])
+    assert (adult.active, adult.roles, adult.schools, adult.holds_mandates) == (True, {"staff"}, {school_id}, False)
+    assert store.standing(people["ouder"]) == store.standing(people["ouder"], TODAY)
+    assert (store.standing(people["ouder"]).roles, store.standing(people["ouder"]).schools) == (set(), set())
+    store.grant("kind", "ouder", "parent")
+    assert store.standing(people["ouder"]).holds_mandates and not store.standing(people["kind"]).holds_mandates
+    assert store.standing(people["kind"], TODAY + timedelta(days=1)).roles == {"pupil"}
+    assert not store.standing("no-such-account").active
+    with db.transaction() as session:
+        from idp.accounts import Account
+        session.get(Account, people["kind"]).disabled_at = datetime.now(UTC)
+    assert not store.standing(people["kind"]).active
