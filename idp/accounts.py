@@ -19,6 +19,7 @@ from idp.directory import (
     School,
     SchoolClass,
     class_claim,
+    current_on,
     school_claim,
     school_year,
 )
@@ -106,10 +107,11 @@ class Person:
 
 
 PERSON = (select(Account.username, Account.given_name, Account.family_name, Account.role, Account.birthdate,
-                 Account.email, Account.disabled_at, Membership.role.label("member_as"), Membership.valid_from,
-                 Membership.valid_until, School.number, School.name.label("school"),
+                 Account.email, Account.disabled_at, Membership.role.label("member_as"), School.number,
+                 School.name.label("school"),
                  SchoolClass.name.label("class_name"), SchoolClass.grade, SchoolClass.school_year)
-          .outerjoin(Membership, Membership.account_id == Account.id)
+          .outerjoin(Membership, (Membership.account_id == Account.id)
+                     & current_on(bindparam("today", type_=Date)))
           .outerjoin(School, School.id == Membership.school_id)
           .outerjoin(SchoolClass, SchoolClass.id == Membership.class_id)
           .where(Account.id == bindparam("account_id")).order_by(Membership.valid_from, Membership.id))
@@ -117,15 +119,13 @@ PERSON = (select(Account.username, Account.given_name, Account.family_name, Acco
 
 def read_person(db: Database, account_id: str, today: date | None = None) -> Person | None:
     """The active account's Person as of `today`, from one query; None when there is no such active account."""
-    today = today or date.today()
-    rows = db.rows(PERSON, account_id=account_id)
+    rows = db.rows(PERSON, account_id=account_id, today=today or date.today())
     if not rows or rows[0].disabled_at is not None:
         return None
     first = rows[0]
     places = tuple((r.member_as, school_claim(r.number, r.school),
                     class_claim(r.class_name, r.grade, r.school_year) if r.class_name is not None else None)
-                   for r in rows if r.member_as is not None and r.valid_from <= today
-                   and (r.valid_until is None or today <= r.valid_until))
+                   for r in rows if r.member_as is not None)
     return Person(account_id, first.username, first.given_name, first.family_name, first.role, first.birthdate,
                   first.email, places)
 

@@ -6,11 +6,14 @@ from datetime import date
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Integer,
     String,
     UniqueConstraint,
+    and_,
+    or_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -111,6 +114,11 @@ class Membership(Base):
     @property
     def class_name(self) -> str | None:
         return self.school_class.name if self.school_class else None
+
+
+def current_on(day) -> ColumnElement[bool]:
+    """SQL for: the membership is valid on `day` (a date, or a bind parameter for one)."""
+    return and_(Membership.valid_from <= day, or_(Membership.valid_until.is_(None), Membership.valid_until >= day))
 
 
 class ParentEmail(Base):

@@ -16,13 +16,15 @@ from clients.activations import SchoolActivation
 from clients.models import Client
 from idp.accounts import Account
 from idp.audit import AuditEvent
-from idp.directory import Membership, ParentEmail, School, SchoolClass, school_year
+from idp.directory import (
+    Membership,
+    ParentEmail,
+    School,
+    SchoolClass,
+    current_on,
+    school_year,
+)
 from idp.errors import NotFound
-
-
-def current_on(day: date) -> ColumnElement[bool]:
-    """SQL for: the membership is valid on `day`."""
-    return and_(Membership.valid_from <= day, or_(Membership.valid_until.is_(None), Membership.valid_until >= day))
 
 
 def name_matches(search: str) -> list[ColumnElement[bool]]:

@@ -458,8 +458,7 @@ def _terms_query():
     from sqlalchemy import Date, bindparam, select
 
     from idp.accounts import Account
-    from idp.directory import Membership, School
-    from idp.school_scope import current_on
+    from idp.directory import Membership, School, current_on
 
     today = bindparam("today", type_=Date)
     return (select(Account.role, Membership.role.label("member_as"), School.number, School.device_policy)

@@ -20,9 +20,8 @@ from idp import audit
 from idp.accounts import Account, AccountRepository, Standing
 from idp.audit import AuditEvent
 from idp.db import Base, Database, UtcDateTime, utcnow
-from idp.directory import Membership, age_on
+from idp.directory import Membership, age_on, current_on
 from idp.errors import InvalidInput, NotFound
-from idp.school_scope import current_on
 
 TYPES = ("parent", "school", "assistant")
 ACTIONS = ("login", "consent", "manage-account", "view-activity")
@@ -74,11 +73,11 @@ class Held:
 
 
 # An SSO hop's standing (MandateStore.standing): the account, its memberships, and whether it holds an active mandate.
-STANDING = (select(Account.disabled_at, Membership.role, Membership.school_id, Membership.valid_from,
-                   Membership.valid_until,
+STANDING = (select(Account.disabled_at, Membership.role, Membership.school_id,
                    select(Mandate.id).where(Mandate.actor_id == Account.id, Mandate.state == "active").exists()
                    .label("holds"))
-            .outerjoin(Membership, Membership.account_id == Account.id).where(Account.id == bindparam("account_id")))
+            .outerjoin(Membership, (Membership.account_id == Account.id) & current_on(bindparam("today", type_=Date)))
+            .where(Account.id == bindparam("account_id")))
 
 
 class MandateStore:
@@ -259,12 +258,10 @@ class MandateStore:
     def standing(self, account_id: str, today: date | None = None) -> Standing:
         """The person's standing for an SSO hop: active, current roles and schools, and whether they hold a
         mandate at all (only then does `represented_by` need to look), from one query of plain columns."""
-        today = today or date.today()
-        rows = self.db.rows(STANDING, account_id=account_id)
+        rows = self.db.rows(STANDING, account_id=account_id, today=today or date.today())
         if not rows or rows[0].disabled_at is not None:
             return Standing(active=False)
-        current = [r for r in rows if r.role is not None and r.valid_from <= today
-                   and (r.valid_until is None or today <= r.valid_until)]
+        current = [r for r in rows if r.role is not None]  # the memberships current today
         return Standing(True, frozenset(r.role for r in current), frozenset(r.school_id for r in current),
                         bool(rows[0].holds))
 
