@@ -43,6 +43,9 @@ class AuditEvent(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
 
 
+INSERT = insert(AuditEvent.__table__)  # built once: every login and release writes one
+
+
 class AuditHead(Base):
     """The chain's end: the last sealed position and its hash. Only sealing writes it."""
 
@@ -70,9 +73,8 @@ def record(session: Session, event: str, *, actor_id: str | None = None, subject
            client_id: str | None = None, school_id: int | None = None, detail: dict | None = None) -> None:
     """Append an event inside the caller's transaction, so that it commits together with what it records. One
     INSERT, sent now (no object for the session to track: the record is written once and never changed here)."""
-    session.execute(insert(AuditEvent.__table__).values(
-        at=utcnow(), event=event, actor_id=actor_id, subject_id=subject_id, client_id=client_id, school_id=school_id,
-        detail=detail or {}))
+    session.execute(INSERT, {"at": utcnow(), "event": event, "actor_id": actor_id, "subject_id": subject_id,
+                             "client_id": client_id, "school_id": school_id, "detail": detail or {}})
 
 
 def seal(session: Session, limit: int = SEAL_BATCH) -> int:

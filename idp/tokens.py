@@ -76,7 +76,16 @@ class RevokedGrant(Base):
     reason: Mapped[str] = mapped_column(String(64))
 
 
+# Built once, with bind parameters: the token endpoint runs them on every refresh and code redemption.
 REVOKED = select(RevokedGrant.grant_id).where(RevokedGrant.grant_id == bindparam("grant_id"))
+STORE = insert(RefreshToken.__table__)
+# A live token of the client (unused, unexpired, its grant not revoked), claimed; what it carried comes back.
+CLAIM = (update(RefreshToken.__table__)
+         .where(RefreshToken.token_hash == bindparam("token"), RefreshToken.client_id == bindparam("client"),
+                RefreshToken.used_at.is_(None), RefreshToken.expires_at > bindparam("now"),
+                ~select(RevokedGrant.grant_id).where(RevokedGrant.grant_id == RefreshToken.grant_id).exists())
+         .values(used_at=bindparam("now"))
+         .returning(RefreshToken.grant_id, RefreshToken.scope, RefreshToken.context, RefreshToken.expires_at))
 
 
 @dataclass
@@ -236,11 +245,11 @@ class TokenService:
         with self.db.transaction() as session:
             for fields in released:
                 audit.record(session, "attributes_released", **fields)
-            session.execute(insert(RefreshToken.__table__).values(
-                token_hash=sha256_hex(raw), grant_id=context.grant_id, client_id=context.client_id,
-                account_id=context.account_id, scope=scope, context=asdict(context), issued_at=utcnow(),
-                expires_at=expires_at or utcnow() + timedelta(seconds=self.refresh_ttl),
-            ))
+            session.execute(STORE, {
+                "token_hash": sha256_hex(raw), "grant_id": context.grant_id, "client_id": context.client_id,
+                "account_id": context.account_id, "scope": scope, "context": asdict(context), "issued_at": utcnow(),
+                "expires_at": expires_at or utcnow() + timedelta(seconds=self.refresh_ttl),
+            })
 
     def use_refresh(self, raw: str, client_id: str, requested_scope: str | None = None) -> RefreshGrant | None:
         """Rotate a refresh token out: exactly one caller wins; a second use revokes the whole grant.
@@ -252,14 +261,8 @@ class TokenService:
             return None
         token_hash = sha256_hex(raw)
         now = utcnow()
-        revoked = select(RevokedGrant.grant_id).where(RevokedGrant.grant_id == RefreshToken.grant_id).exists()
-        claim = (update(RefreshToken)
-                 .where(RefreshToken.token_hash == token_hash, RefreshToken.client_id == client_id,
-                        RefreshToken.used_at.is_(None), RefreshToken.expires_at > now, ~revoked)
-                 .values(used_at=now)
-                 .returning(RefreshToken.grant_id, RefreshToken.scope, RefreshToken.context, RefreshToken.expires_at))
         with self.db.transaction() as session:
-            won = session.execute(claim, execution_options={"synchronize_session": False}).first()
+            won = session.execute(CLAIM, {"token": token_hash, "client": client_id, "now": now}).first()
             if won is None:
                 # a racing loser waited for the winner's commit: it revokes the grant only after the claim is made,
                 # so that revocation can never take the claim from the winner
